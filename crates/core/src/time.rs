@@ -141,6 +141,12 @@ pub fn days_in_month(year: i32, month: u32) -> u32 {
 pub struct UtcMicros(pub i64);
 
 impl UtcMicros {
+    /// The system clock now.
+    pub fn now() -> Self {
+        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Self(d.as_micros() as i64)
+    }
+
     /// Midnight UTC at the start of a date.
     pub fn from_date(date: CivilDate) -> Self {
         Self(date.days_since_epoch() * MICROS_PER_DAY)

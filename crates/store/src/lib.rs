@@ -1,1 +1,21 @@
-//! placeholder
+//! `tomoe-store`: the platform's tabular storage.
+//!
+//! * [`obslog`]: the observation log — one Parquet row per archived file, partitioned by
+//!   year and observing night in the Hive layout (`year=YYYY/night=YYYY-MM-DD/*.parquet`),
+//!   appended in small atomic parts while a night is in progress and sealed into one
+//!   compact sorted file per night afterwards.
+//! * [`query`]: the embedded SQL engine (DataFusion) over the log, with the `exposures` view.
+//! * [`format`]: writing query results as a table, CSV, JSON or Parquet.
+//!
+//! This is the only crate that depends on the SQL engine; the numeric and format crates stay
+//! light.
+
+pub mod atomic;
+pub mod format;
+pub mod obslog;
+pub mod query;
+pub mod schema;
+
+pub use obslog::{NightInfo, ObsLog, SealReport, StoreError};
+pub use query::ObsLogQuery;
+pub use schema::ObsRow;
