@@ -1,1 +1,472 @@
-//! placeholder
+//! `tomoe-cli`: the command line of the Tomo-e data platform.
+//!
+//! Noun-verb subcommands (`tomoe archive run`, `tomoe obslog sql`, …) parse their arguments
+//! with clap, load the configuration ([`config`]), and call into the library crates. Errors
+//! bubble up as `anyhow` errors and become exit codes in one place ([`run`] and `main`):
+//! 0 success, 1 failure (one line on stderr), 2 bad usage (clap), 3 unhealthy (`archive
+//! status`).
+
+pub mod bench;
+pub mod config;
+pub mod demo;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tomoe_store::format::{write_batches, OutputFormat};
+use tomoe_store::{ObsLog, ObsLogQuery};
+
+/// Tomo-e Gozen data platform: real-time archive, observation log and light curves.
+#[derive(Debug, Parser)]
+#[command(name = "tomoe", version, about, long_about = None, after_help = "Start with `tomoe demo`: a simulated night announced, fetched, archived and logged on this machine.")]
+pub struct Cli {
+    /// More log output (-v: debug, -vv: trace). TOMOE_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only warnings and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Configuration file (default: $TOMOE_CONFIG, else ./tomoe.toml if present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole platform on simulated data on this machine and print a summary.
+    #[command(after_help = "Example:\n  tomoe demo --exposures 3 --chips 12")]
+    Demo(demo::DemoArgs),
+    /// The sending side: a file server and an announcer.
+    #[command(subcommand)]
+    Files(FilesCmd),
+    /// The archive daemon.
+    #[command(subcommand)]
+    Archive(ArchiveCmd),
+    /// The observation log.
+    #[command(subcommand)]
+    Obslog(ObslogCmd),
+    /// Synthetic data.
+    #[command(subcommand)]
+    Sim(SimCmd),
+    /// FITS tools.
+    #[command(subcommand)]
+    Fits(FitsCmd),
+    /// Configuration.
+    #[command(subcommand, name = "config")]
+    Cfg(ConfigCmd),
+    /// Benchmarks against named baselines.
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
+}
+
+/// `tomoe files …`
+#[derive(Debug, Subcommand)]
+pub enum FilesCmd {
+    /// Serve a directory over HTTP (listing in HTML/JSON, GET with Range, HEAD).
+    #[command(after_help = "Example:\n  tomoe files serve --dir /data/stacks --listen 0.0.0.0:8081")]
+    Serve {
+        /// Directory to serve.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: String,
+    },
+    /// Watch a directory and publish one Redis message per completed file, plus heartbeats.
+    #[command(after_help = "Example:\n  tomoe files announce --dir /data/stacks --redis redis://127.0.0.1:6379/ --base-url http://host:8081/")]
+    Announce(AnnounceArgs),
+}
+
+/// Arguments of `tomoe files announce`.
+#[derive(Debug, Args)]
+pub struct AnnounceArgs {
+    /// Directory to watch.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Redis server (default: archive.redis_url of the configuration).
+    #[arg(long)]
+    pub redis: Option<String>,
+    /// Channel (default: archive.channel).
+    #[arg(long)]
+    pub channel: Option<String>,
+    /// Also XADD each message to this Redis stream.
+    #[arg(long)]
+    pub stream: Option<String>,
+    /// File server root URL to put in messages.
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// Heartbeat period in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub heartbeat: f64,
+    /// Seconds a file must stay unchanged before it is announced.
+    #[arg(long, default_value_t = 0.5)]
+    pub settle: f64,
+    /// Also announce files already present at start.
+    #[arg(long)]
+    pub existing: bool,
+    /// Announce every complete file present now, then exit.
+    #[arg(long)]
+    pub once: bool,
+}
+
+/// `tomoe archive …`
+#[derive(Debug, Subcommand)]
+pub enum ArchiveCmd {
+    /// Run the archive daemon until SIGINT/SIGTERM.
+    #[command(after_help = "Example:\n  TOMOE_ARCHIVE_SOURCE_URL=http://host:8081/ tomoe archive run --config tomoe.toml")]
+    Run {
+        /// Serve /healthz, /metrics and /status on this address.
+        #[arg(long)]
+        status_listen: Option<String>,
+    },
+    /// Show the daemon's status (exit code 3 when unhealthy or not running).
+    #[command(after_help = "Example:\n  tomoe archive status --json")]
+    Status {
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `tomoe obslog …`
+#[derive(Debug, Subcommand)]
+pub enum ObslogCmd {
+    /// Run SQL over the log (tables: obslog, exposures).
+    #[command(after_help = "Examples:\n  tomoe obslog sql \"SELECT exp_id, object, fps, nfits FROM exposures ORDER BY utc_start\"\n  tomoe obslog sql --format csv \"SELECT frame_id, object FROM obslog WHERE night = '2023-01-02'\" -o night.csv")]
+    Sql {
+        /// The SQL statement.
+        sql: String,
+        /// Output format: table, csv, json, ndjson, parquet.
+        #[arg(long, short, default_value = "table")]
+        format: OutputFormat,
+        /// Write to a file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Compact nights into their final sealed Parquet file.
+    #[command(after_help = "Examples:\n  tomoe obslog seal --night 2023-01-02\n  tomoe obslog seal --finished")]
+    Seal {
+        /// The night (YYYY-MM-DD).
+        #[arg(long)]
+        night: Option<String>,
+        /// Every night that has ended (local noon at Kiso has passed).
+        #[arg(long, conflicts_with = "night")]
+        finished: bool,
+    },
+    /// List nights with their file counts and state.
+    Nights,
+}
+
+/// `tomoe sim …`
+#[derive(Debug, Subcommand)]
+pub enum SimCmd {
+    /// Write simulated stacked images with Tomo-e headers.
+    #[command(after_help = "Example:\n  tomoe sim stacks --out sim/ --exposures 2 --chips 84 --width 500 --height 282")]
+    Stacks(SimStacksArgs),
+}
+
+/// Arguments of `tomoe sim stacks`.
+#[derive(Debug, Args)]
+pub struct SimStacksArgs {
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Number of exposures.
+    #[arg(long, default_value_t = 1)]
+    pub exposures: usize,
+    /// Chips per exposure (1–84).
+    #[arg(long, default_value_t = 84)]
+    pub chips: usize,
+    /// Image width.
+    #[arg(long, default_value_t = 2000)]
+    pub width: usize,
+    /// Image height.
+    #[arg(long, default_value_t = 1128)]
+    pub height: usize,
+    /// Frame rate (1 or 2).
+    #[arg(long, default_value_t = 2)]
+    pub fps: u32,
+    /// Frames per exposure.
+    #[arg(long, default_value_t = 18)]
+    pub frames: u32,
+    /// Start time (ISO UTC); default now.
+    #[arg(long)]
+    pub start: Option<String>,
+    /// First EXP_ID.
+    #[arg(long, default_value_t = 860_262)]
+    pub exp_id: u64,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// `tomoe fits …`
+#[derive(Debug, Subcommand)]
+pub enum FitsCmd {
+    /// Print a file's primary header, its typed Tomo-e record, and verify its structure.
+    #[command(after_help = "Example:\n  tomoe fits header sTMQ1202301020086026211.fits --json")]
+    Header {
+        /// FITS file (or a `.hdr` text file of cards).
+        file: PathBuf,
+        /// Print the typed record as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `tomoe config …`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCmd {
+    /// Validate the configuration and print it with overrides applied.
+    Check,
+    /// Print an example configuration with every key and its default.
+    Example,
+}
+
+/// Sets up `tracing` to stderr; `TOMOE_LOG` (an EnvFilter spec) wins over the flags.
+pub fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOMOE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},hyper=warn,reqwest=warn,h2=warn,datafusion=warn")));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+/// A future that completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("signal received: shutting down");
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+/// Runs a parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    let cfg_path = cli.config.clone();
+    let load = || config::load(cfg_path.as_deref());
+    match cli.command {
+        Command::Demo(args) => demo::run(args).map(|_| 0),
+        Command::Files(FilesCmd::Serve { dir, listen }) => {
+            if !dir.is_dir() {
+                bail!("{} is not a directory", dir.display());
+            }
+            runtime()?.block_on(async move {
+                let l = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+                tracing::info!(addr = %l.local_addr()?, dir = %dir.display(), "file server listening");
+                axum::serve(l, tomoe_archive::fileserver::router(dir)).with_graceful_shutdown(shutdown_signal()).await?;
+                Ok(0)
+            })
+        }
+        Command::Files(FilesCmd::Announce(a)) => {
+            let c = load()?.config.archive;
+            let mut ac = tomoe_archive::announce::AnnounceConfig::new(a.dir.clone(), a.redis.as_deref().unwrap_or(&c.redis_url));
+            ac.channel = a.channel.clone().unwrap_or(c.channel.clone());
+            ac.heartbeat_channel = a.channel.unwrap_or(c.heartbeat_channel);
+            ac.stream_key = a.stream;
+            ac.base_url = a.base_url.as_deref().map(url::Url::parse).transpose().context("--base-url")?;
+            ac.heartbeat_interval = secs(a.heartbeat, "--heartbeat")?;
+            ac.settle = secs(a.settle, "--settle")?;
+            ac.announce_existing = a.existing;
+            ac.once = a.once;
+            if !a.dir.is_dir() {
+                bail!("{} is not a directory", a.dir.display());
+            }
+            let s = runtime()?.block_on(tomoe_archive::announce::run_announcer(ac, shutdown_signal()))?;
+            eprintln!("announced {} files, sent {} heartbeats", s.files, s.heartbeats);
+            Ok(0)
+        }
+        Command::Archive(ArchiveCmd::Run { status_listen }) => {
+            let mut c = load()?.config.archive;
+            if let Some(s) = status_listen {
+                c.status_listen = s;
+            }
+            let st = runtime()?.block_on(tomoe_archive::run(c, shutdown_signal()))?;
+            eprintln!("archived {} files ({} failed, {} duplicates ignored)", st.counts.archived, st.counts.failed, st.counts.duplicates);
+            Ok(0)
+        }
+        Command::Archive(ArchiveCmd::Status { json }) => {
+            let c = load()?.config.archive;
+            let s = tomoe_archive::daemon::read_status(&c.state_dir).with_context(|| format!("no status in {} (has `tomoe archive run` been started with this configuration?)", c.state_dir.display()))?;
+            let age = tomoe_core::UtcMicros::now().unix_seconds() - s.updated_unix;
+            let running = age < 10.0 && !s.problems.iter().any(|p| p == "stopped");
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                println!("daemon: {}", if running { format!("running (pid {})", s.pid) } else { format!("not running (last status {age:.0} s ago)") });
+                println!("health: {}", if s.healthy && running { "healthy".to_string() } else { format!("UNHEALTHY: {}", s.problems.join("; ")) });
+                println!("heartbeat: {}", s.seconds_since_heartbeat.map(|x| format!("{x:.1} s ago")).unwrap_or_else(|| "none received".into()));
+                let k = &s.counts;
+                println!("files: {} archived, {} failed ({} quarantined), {} duplicate notices, {} reconciled, {} recovered", k.archived, k.failed, k.quarantined, k.duplicates, k.reconciled, k.recovered);
+                println!("messages: {} notices, {} heartbeats, {} malformed; in flight {}, queued {}", k.notices, k.heartbeats, k.malformed, s.in_flight, s.queued);
+                for f in &s.recent_failures {
+                    println!("  failed {} at {}: {}", f.name, f.at, f.reason);
+                }
+            }
+            Ok(if s.healthy && running { 0 } else { 3 })
+        }
+        Command::Obslog(cmd) => {
+            let c = load()?.config.archive;
+            obslog(cmd, &c.obslog_root)
+        }
+        Command::Sim(SimCmd::Stacks(a)) => sim_stacks(a).map(|_| 0),
+        Command::Fits(FitsCmd::Header { file, json }) => fits_header(&file, json).map(|_| 0),
+        Command::Cfg(ConfigCmd::Example) => {
+            print!("{}", config::example());
+            Ok(0)
+        }
+        Command::Cfg(ConfigCmd::Check) => {
+            let l = load()?;
+            eprintln!("configuration OK ({}; {} environment overrides{})", l.file.map(|f| f.display().to_string()).unwrap_or_else(|| "defaults".into()), l.env_overrides.len(), if l.env_overrides.is_empty() { String::new() } else { format!(": {}", l.env_overrides.join(", ")) });
+            print!("{}", toml::to_string_pretty(&l.config)?);
+            Ok(0)
+        }
+        Command::Bench(b) => bench::run(b).map(|_| 0),
+    }
+}
+
+fn secs(v: f64, what: &str) -> anyhow::Result<Duration> {
+    if !(v.is_finite() && v > 0.0) {
+        bail!("{what} must be a positive number of seconds, got {v}");
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn obslog(cmd: ObslogCmd, root: &Path) -> anyhow::Result<i32> {
+    let log = ObsLog::open(root)?;
+    match cmd {
+        ObslogCmd::Sql { sql, format, output } => {
+            let (schema, batches) = runtime()?.block_on(async {
+                let q = ObsLogQuery::new(&log).await?;
+                q.sql(&sql).await
+            })?;
+            match output {
+                Some(p) => {
+                    let mut f = std::io::BufWriter::new(std::fs::File::create(&p).with_context(|| format!("cannot create {}", p.display()))?);
+                    write_batches(&mut f, &schema, &batches, format)?;
+                    f.flush()?;
+                }
+                None => {
+                    if format == OutputFormat::Parquet {
+                        bail!("Parquet output needs --output FILE");
+                    }
+                    let mut out = std::io::stdout().lock();
+                    write_batches(&mut out, &schema, &batches, format)?;
+                }
+            }
+            Ok(0)
+        }
+        ObslogCmd::Seal { night, finished } => {
+            let nights: Vec<tomoe_core::CivilDate> = match (night, finished) {
+                (Some(n), _) => vec![tomoe_core::CivilDate::parse(&n).map_err(anyhow::Error::msg)?],
+                (None, true) => {
+                    let tonight = tomoe_core::UtcMicros::now().observing_night();
+                    log.nights()?.into_iter().filter(|n| n.night < tonight && !n.sealed).map(|n| n.night).collect()
+                }
+                (None, false) => bail!("say which night: --night YYYY-MM-DD, or --finished"),
+            };
+            for n in nights {
+                let r = log.seal(n)?;
+                if r.already_sealed {
+                    println!("{n}: already sealed");
+                } else {
+                    println!("{n}: sealed {} rows from {} files ({} duplicates dropped)", r.rows, r.parts_in, r.duplicates_dropped);
+                }
+            }
+            Ok(0)
+        }
+        ObslogCmd::Nights => {
+            println!("{:<12} {:>6} {:>8} {:>12}", "night", "files", "state", "bytes");
+            for n in log.nights()? {
+                println!("{:<12} {:>6} {:>8} {:>12}", n.night.to_string(), n.files, if n.sealed { "sealed" } else { "open" }, n.bytes);
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn sim_stacks(a: SimStacksArgs) -> anyhow::Result<()> {
+    let start = match &a.start {
+        Some(s) => tomoe_core::UtcMicros::parse_iso(s).map_err(anyhow::Error::msg)?,
+        None => tomoe_core::UtcMicros::now(),
+    };
+    let sim = tomoe_sim::StackSim { exposures: a.exposures, chips: a.chips, width: a.width, height: a.height, fps: a.fps, frames: a.frames, start, first_exp_id: a.exp_id, seed: a.seed, ..Default::default() };
+    let total = (a.exposures * a.chips) as u64;
+    let bar = indicatif::ProgressBar::new(total).with_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} stacks {elapsed_precise} eta {eta}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    let files = tomoe_sim::simulate_stacks(&sim, &a.out, |_| bar.inc(1))?;
+    bar.finish_and_clear();
+    let bytes: u64 = files.iter().map(|f| f.size).sum();
+    eprintln!("wrote {} stacks ({:.1} MB) to {}", files.len(), bytes as f64 / 1e6, a.out.display());
+    Ok(())
+}
+
+fn fits_header(file: &Path, json: bool) -> anyhow::Result<()> {
+    let name = file.file_name().map(|n| n.to_string_lossy().to_string());
+    let (header, verified) = if file.extension().is_some_and(|e| e == "hdr") {
+        (tomoe_fits::Header::from_text(&std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?), None)
+    } else {
+        match tomoe_fits::verify_file(file) {
+            Ok(l) => {
+                let hdus = l.hdus.len();
+                let sums = l.hdus.iter().filter(|h| h.datasum_verified == Some(true) || h.checksum_verified == Some(true)).count();
+                (l.primary, Some(format!("structure OK: {hdus} HDU(s), {} bytes, checksums verified in {sums}", l.size)))
+            }
+            Err(e) => {
+                let h = tomoe_fits::structure::read_primary_header(file)?;
+                (h, Some(format!("STRUCTURE PROBLEM: {e}")))
+            }
+        }
+    };
+    let t = tomoe_fits::TomoeHeader::from_header(&header, name.as_deref());
+    if json {
+        let v = serde_json::json!({
+            "frame_id": t.frame_id.map(|f| f.to_string()),
+            "quadrant": t.frame_id.map(|f| f.quadrant), "chip": t.frame_id.map(|f| f.chip),
+            "exp_id": t.exp_id, "det_id": t.det_id, "fmttype": t.fmttype, "object": t.object, "project": t.project,
+            "observer": t.observer, "pipeline": t.pipeline, "data_typ": t.data_typ,
+            "utc_start": t.utc_start.map(|u| u.to_iso()), "night": t.observing_night().map(|n| n.to_string()),
+            "exptime": t.exptime, "exptime1": t.exptime1, "telapse": t.telapse, "tframe": t.tframe, "trlstep1": t.trlstep1,
+            "data_fps": t.data_fps, "naxes": t.naxes, "n_frames": t.n_frames, "ra_tel": t.ra_tel, "dec_tel": t.dec_tel,
+            "pointing_valid": t.pointing_valid, "wcs_center": t.wcs_center, "warnings": t.warnings, "verification": verified,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!("{}", header.to_text());
+        println!("END");
+        println!();
+        println!("frame id   {}", t.frame_id.map(|f| f.to_string()).unwrap_or_else(|| "-".into()));
+        println!("exposure   {} det {}  night {}", t.exp_id.map(|e| e.to_string()).unwrap_or_default(), t.det_id.map(|e| e.to_string()).unwrap_or_default(), t.observing_night().map(|n| n.to_string()).unwrap_or_default());
+        println!("start      {}", t.utc_start.map(|u| u.to_iso()).unwrap_or_default());
+        println!("frames     {:?} at {:?} Hz", t.n_frames, t.data_fps);
+        for w in &t.warnings {
+            println!("warning    {w}");
+        }
+        if let Some(v) = verified {
+            println!("{v}");
+        }
+    }
+    Ok(())
+}

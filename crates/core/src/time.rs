@@ -108,6 +108,11 @@ impl CivilDate {
         format!("{:04}{:02}{:02}", self.year, self.month, self.day)
     }
 
+    /// The previous calendar day.
+    pub fn pred(self) -> Self {
+        Self::from_days_since_epoch(self.days_since_epoch() - 1)
+    }
+
     /// The next calendar day.
     pub fn succ(self) -> Self {
         Self::from_days_since_epoch(self.days_since_epoch() + 1)

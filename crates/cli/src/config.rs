@@ -1,0 +1,130 @@
+//! The platform configuration file (`tomoe.toml`).
+//!
+//! One TOML file; every key has a default (so an empty file, or none, is valid); unknown keys
+//! are errors. Any key can be overridden from the environment as
+//! `TOMOE_<SECTION>_<KEY>` (upper case), e.g. `TOMOE_ARCHIVE_REDIS_URL=redis://host:6379/`.
+//! Values from the environment are read as TOML literals when they parse as such (numbers,
+//! booleans) and as strings otherwise.
+//!
+//! Lookup: `--config FILE`, else `$TOMOE_CONFIG`, else `./tomoe.toml` when present, else defaults.
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use tomoe_archive::ArchiveConfig;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The archive daemon and observation log.
+    pub archive: ArchiveConfig,
+}
+
+/// Where the configuration came from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The configuration.
+    pub config: Config,
+    /// The file read, if any.
+    pub file: Option<PathBuf>,
+    /// Environment variables applied.
+    pub env_overrides: Vec<String>,
+}
+
+/// Loads the configuration (see module docs).
+pub fn load(explicit: Option<&Path>) -> anyhow::Result<Loaded> {
+    let file = match explicit {
+        Some(p) => Some(p.to_path_buf()),
+        None => match std::env::var_os("TOMOE_CONFIG") {
+            Some(p) => Some(PathBuf::from(p)),
+            None => Some(PathBuf::from("tomoe.toml")).filter(|p| p.exists()),
+        },
+    };
+    let text = match &file {
+        Some(p) => std::fs::read_to_string(p).with_context(|| format!("cannot read config file {}", p.display()))?,
+        None => String::new(),
+    };
+    let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("TOMOE_")).collect();
+    let (config, env_overrides) = parse_with_env(&text, &env).with_context(|| match &file {
+        Some(p) => format!("invalid configuration in {}", p.display()),
+        None => "invalid configuration".to_string(),
+    })?;
+    config.archive.validate().map_err(anyhow::Error::msg)?;
+    Ok(Loaded { config, file, env_overrides })
+}
+
+/// Parses TOML text and applies `TOMOE_<SECTION>_<KEY>` overrides.
+pub fn parse_with_env(text: &str, env: &[(String, String)]) -> anyhow::Result<(Config, Vec<String>)> {
+    // Strict parse of the file first, for precise error messages.
+    let parsed: Config = toml::from_str(text)?;
+    let mut value = toml::Value::try_from(&parsed)?;
+    let mut applied = Vec::new();
+    let sections: Vec<String> = value.as_table().map(|t| t.keys().cloned().collect()).unwrap_or_default();
+    for (k, v) in env {
+        let Some(rest) = k.strip_prefix("TOMOE_") else { continue };
+        let lower = rest.to_ascii_lowercase();
+        let Some(section) = sections.iter().find(|s| lower.starts_with(&format!("{s}_"))) else { continue };
+        let key = &lower[section.len() + 1..];
+        let Some(table) = value.get_mut(section).and_then(|t| t.as_table_mut()) else { continue };
+        if !table.contains_key(key) {
+            bail!("environment variable {k}: {section} has no key {key:?}");
+        }
+        let literal = toml::from_str::<toml::Table>(&format!("v = {v}")).ok().and_then(|t| t.get("v").cloned());
+        let new = match (literal, &table[key]) {
+            (Some(l), old) if std::mem::discriminant(&l) == std::mem::discriminant(old) => l,
+            (Some(toml::Value::Integer(i)), toml::Value::Float(_)) => toml::Value::Float(i as f64),
+            _ => toml::Value::String(v.clone()),
+        };
+        table.insert(key.to_string(), new);
+        applied.push(k.clone());
+    }
+    let config: Config = value.try_into().map_err(|e: toml::de::Error| anyhow::anyhow!("after environment overrides: {e}"))?;
+    Ok((config, applied))
+}
+
+/// A commented example configuration with every key at its default.
+pub fn example() -> String {
+    let body = toml::to_string_pretty(&Config::default()).unwrap_or_default();
+    format!(
+        "# tomoe.toml — every key is optional; these are the defaults.\n\
+         # Override any key from the environment as TOMOE_<SECTION>_<KEY>, e.g. TOMOE_ARCHIVE_REDIS_URL.\n\
+         # archive.transport: \"pubsub\" (default) or \"stream\" (Redis stream + consumer group).\n\
+         # Durations are in the unit their name ends with (_ms, _s, _hours).\n\n{body}"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_example_roundtrip_and_strictness() {
+        let (c, _) = parse_with_env("", &[]).unwrap();
+        assert_eq!(c, Config::default());
+        let (c2, _) = parse_with_env(&example(), &[]).unwrap();
+        assert_eq!(c2, Config::default());
+        let err = parse_with_env("[archive]\nconcurency = 3\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("concurency"), "{err}");
+        assert!(parse_with_env("[nope]\n", &[]).is_err());
+    }
+
+    #[test]
+    fn env_overrides() {
+        let env = vec![
+            ("TOMOE_ARCHIVE_CONCURRENCY".to_string(), "3".to_string()),
+            ("TOMOE_ARCHIVE_REDIS_URL".to_string(), "redis://h:1/".to_string()),
+            ("TOMOE_ARCHIVE_SEAL_AFTER_HOURS".to_string(), "2".to_string()),
+            ("TOMOE_LOG".to_string(), "debug".to_string()),
+        ];
+        let (c, applied) = parse_with_env("[archive]\nconcurrency = 5\n", &env).unwrap();
+        assert_eq!(c.archive.concurrency, 3);
+        assert_eq!(c.archive.redis_url, "redis://h:1/");
+        assert_eq!(c.archive.seal_after_hours, 2.0);
+        assert_eq!(applied.len(), 3);
+        let bad = vec![("TOMOE_ARCHIVE_NOPE".to_string(), "1".to_string())];
+        assert!(parse_with_env("", &bad).unwrap_err().to_string().contains("nope"));
+        let bad = vec![("TOMOE_ARCHIVE_CONCURRENCY".to_string(), "many".to_string())];
+        assert!(parse_with_env("", &bad).is_err());
+    }
+}

@@ -1,0 +1,181 @@
+//! `tomoe demo`: the whole platform on simulated data, on this machine.
+//!
+//! Starts a private `redis-server`, a file server over a source directory, the announcer and
+//! the archive daemon; writes simulated stacked images exposure by exposure (as the analysis
+//! host would); waits until every file is archived and logged; prints a summary; and leaves
+//! the data and a matching `tomoe.toml` in the demo directory for follow-up commands.
+
+use anyhow::{bail, Context};
+use clap::Args;
+use std::future::IntoFuture;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tomoe_archive::config::ArchiveConfig;
+use tomoe_store::format::{write_batches, OutputFormat};
+use tomoe_store::{ObsLog, ObsLogQuery};
+
+/// Arguments of `tomoe demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Working directory (recreated; must be empty or an earlier demo's).
+    #[arg(long, default_value = "demo-data")]
+    pub dir: PathBuf,
+    /// Exposures to simulate.
+    #[arg(long, default_value_t = 3)]
+    pub exposures: usize,
+    /// Chips per exposure (1–84).
+    #[arg(long, default_value_t = 84)]
+    pub chips: usize,
+    /// Image width (full size: 2000).
+    #[arg(long, default_value_t = 500)]
+    pub width: usize,
+    /// Image height (full size: 1128).
+    #[arg(long, default_value_t = 282)]
+    pub height: usize,
+    /// Use this Redis server instead of starting a private one.
+    #[arg(long)]
+    pub redis: Option<String>,
+    /// Give up waiting for the archive after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+}
+
+const MARKER: &str = ".tomoe-demo";
+
+fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        let empty = std::fs::read_dir(dir)?.next().is_none();
+        if !empty && !dir.join(MARKER).exists() {
+            bail!("{} exists and is not a demo directory; choose another --dir", dir.display());
+        }
+        std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join(MARKER), "created by tomoe demo; removed and recreated by the next run\n")?;
+    Ok(())
+}
+
+/// Runs the demo.
+pub fn run(a: DemoArgs) -> anyhow::Result<()> {
+    if a.exposures == 0 || a.chips == 0 || a.chips > 84 {
+        bail!("--exposures must be > 0 and --chips 1..=84");
+    }
+    prepare_dir(&a.dir)?;
+    let dir = a.dir.canonicalize()?;
+    let source = dir.join("source");
+    std::fs::create_dir_all(&source)?;
+    let redis_proc;
+    let redis_url = match &a.redis {
+        Some(u) => u.clone(),
+        None => {
+            redis_proc = tomoe_testkit::RedisServer::start().context("the demo starts a private redis-server (Debian package redis-server: apt-get install redis-server), or pass --redis URL")?;
+            redis_proc.url()
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}/", listener.local_addr()?);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|v| *v).await;
+        };
+        let server = tokio::spawn(axum::serve(listener, tomoe_archive::fileserver::router(source.clone())).with_graceful_shutdown(stop(stop_rx.clone())).into_future());
+
+        let cfg = ArchiveConfig {
+            redis_url: redis_url.clone(),
+            source_url: base.clone(),
+            archive_root: dir.join("archive"),
+            obslog_root: dir.join("obslog"),
+            quarantine: dir.join("quarantine"),
+            state_dir: dir.join("state"),
+            reconcile_interval_s: 10,
+            heartbeat_interval_s: 1,
+            ..Default::default()
+        };
+        std::fs::write(dir.join("tomoe.toml"), toml::to_string_pretty(&crate::config::Config { archive: cfg.clone() })?)?;
+        let daemon = tokio::spawn(tomoe_archive::run(cfg.clone(), stop(stop_rx.clone())));
+        let mut ac = tomoe_archive::announce::AnnounceConfig::new(source.clone(), &redis_url);
+        ac.base_url = Some(url::Url::parse(&base)?);
+        ac.heartbeat_interval = Duration::from_secs(1);
+        ac.settle = Duration::from_millis(100);
+        ac.poll_interval = Duration::from_millis(100);
+        let announcer = tokio::spawn(tomoe_archive::announce::run_announcer(ac, stop(stop_rx.clone())));
+
+        println!("Tomo-e platform demo");
+        println!("  redis       {redis_url}");
+        println!("  file server {base}  (source: {})", source.display());
+        println!("  archive     {}", cfg.archive_root.display());
+        println!("  obslog      {}", cfg.obslog_root.display());
+        let total = a.exposures * a.chips;
+        let sim = tomoe_sim::StackSim {
+            exposures: a.exposures,
+            chips: a.chips,
+            width: a.width,
+            height: a.height,
+            start: tomoe_core::UtcMicros::now().add_seconds(-60.0),
+            ..Default::default()
+        };
+        let bar = indicatif::ProgressBar::new(total as u64).with_style(
+            indicatif::ProgressStyle::with_template("  {msg:12} {bar:40} {pos}/{len}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message("simulating");
+        let t0 = Instant::now();
+        // Give the daemon a moment to subscribe, then write exposure by exposure.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for k in 0..a.exposures {
+            for c in 0..a.chips {
+                let (s, src) = (sim.clone(), source.clone());
+                tokio::task::spawn_blocking(move || tomoe_sim::stacks::write_one(&s, &src, k, c)).await??;
+                bar.inc(1);
+            }
+        }
+        bar.set_position(0);
+        bar.set_message("archiving");
+        let deadline = Instant::now() + Duration::from_secs(a.timeout);
+        loop {
+            let st = tomoe_archive::daemon::read_status(&cfg.state_dir).ok();
+            let done = st.as_ref().map(|s| s.counts.archived + s.counts.failed).unwrap_or(0);
+            bar.set_position(done.min(total as u64));
+            if done >= total as u64 {
+                break;
+            }
+            if Instant::now() > deadline {
+                bar.abandon();
+                let _ = stop_tx.send(true);
+                bail!("timed out after {} s with {done} of {total} files archived", a.timeout);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        bar.finish_and_clear();
+        let elapsed = t0.elapsed();
+        let _ = stop_tx.send(true);
+        let status = daemon.await??;
+        let _ = announcer.await;
+        let _ = server.await;
+
+        let log = ObsLog::open(&cfg.obslog_root)?;
+        let q = ObsLogQuery::new(&log).await?;
+        println!();
+        println!(
+            "Archived {} files ({:.1} MB) in {:.1} s; {} failed, {} duplicate notices ignored.",
+            status.counts.archived,
+            status.counts.bytes as f64 / 1e6,
+            elapsed.as_secs_f64(),
+            status.counts.failed,
+            status.counts.duplicates
+        );
+        let (schema, b) = q
+            .sql("SELECT exp_id, night, utc_start, object, project, n_frames, fps, nfits FROM exposures ORDER BY exp_id")
+            .await?;
+        println!("\nExposures in the observation log:");
+        let mut out = std::io::stdout().lock();
+        write_batches(&mut out, &schema, &b, OutputFormat::Table)?;
+        drop(out);
+        println!("Try:");
+        println!("  tomoe --config {}/tomoe.toml obslog sql \"SELECT frame_id, det_id, utc_start, size FROM obslog LIMIT 5\"", dir.display());
+        println!("  tomoe --config {}/tomoe.toml obslog nights", dir.display());
+        println!("  tomoe fits header {}/archive/<year>/<night>/<file>.fits", dir.display());
+        Ok(())
+    })
+}
