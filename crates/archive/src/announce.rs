@@ -145,10 +145,17 @@ struct Seen {
 
 /// Runs the announcer until `shutdown` completes (or, with `once`, until every file present
 /// has been announced).
-pub async fn run_announcer(cfg: AnnounceConfig, shutdown: impl Future<Output = ()>) -> Result<AnnounceSummary, AnnounceError> {
-    let client = redis::Client::open(cfg.redis_url.as_str()).map_err(|e| AnnounceError::Redis(e.to_string()))?;
+pub async fn run_announcer(
+    cfg: AnnounceConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<AnnounceSummary, AnnounceError> {
+    let client = redis::Client::open(cfg.redis_url.as_str())
+        .map_err(|e| AnnounceError::Redis(e.to_string()))?;
     let dir = cfg.dir.clone();
-    let io = |source| AnnounceError::Io { path: dir.clone(), source };
+    let io = |source| AnnounceError::Io {
+        path: dir.clone(),
+        source,
+    };
     let mut announced: HashSet<(String, u64, String)> = HashSet::new();
     if !cfg.announce_existing && !cfg.once {
         for e in list_recursive(&cfg.dir).map_err(io)?.files {
@@ -169,7 +176,10 @@ pub async fn run_announcer(cfg: AnnounceConfig, shutdown: impl Future<Output = (
         }
         if let Some(c) = conn.as_mut() {
             if Instant::now() >= next_beat {
-                match c.publish::<_, _, i64>(&cfg.heartbeat_channel, heartbeat_message()).await {
+                match c
+                    .publish::<_, _, i64>(&cfg.heartbeat_channel, heartbeat_message())
+                    .await
+                {
                     Ok(_) => summary.heartbeats += 1,
                     Err(e) => {
                         warn!(error = %e, "heartbeat publish failed");
@@ -187,9 +197,17 @@ pub async fn run_announcer(cfg: AnnounceConfig, shutdown: impl Future<Output = (
                 continue;
             }
             pending += 1;
-            let s = seen.entry(e.path.clone()).or_insert(Seen { size: e.size, mtime: e.mtime.clone(), since: Instant::now() });
+            let s = seen.entry(e.path.clone()).or_insert(Seen {
+                size: e.size,
+                mtime: e.mtime.clone(),
+                since: Instant::now(),
+            });
             if s.size != e.size || s.mtime != e.mtime {
-                *s = Seen { size: e.size, mtime: e.mtime.clone(), since: Instant::now() };
+                *s = Seen {
+                    size: e.size,
+                    mtime: e.mtime.clone(),
+                    since: Instant::now(),
+                };
                 continue;
             }
             let quiet = s.since.elapsed();
@@ -209,7 +227,13 @@ pub async fn run_announcer(cfg: AnnounceConfig, shutdown: impl Future<Output = (
                 } else {
                     Ok(true)
                 };
-                complete.and_then(|c| if c { sha256_file(&p).map(Some) } else { Ok(None) })
+                complete.and_then(|c| {
+                    if c {
+                        sha256_file(&p).map(Some)
+                    } else {
+                        Ok(None)
+                    }
+                })
             })
             .await;
             let sha = match check {
@@ -226,7 +250,10 @@ pub async fn run_announcer(cfg: AnnounceConfig, shutdown: impl Future<Output = (
             let mut ok = c.publish::<_, _, i64>(&cfg.channel, &msg).await.is_ok();
             if ok {
                 if let Some(key) = &cfg.stream_key {
-                    ok = c.xadd::<_, _, _, _, String>(key, "*", &[("msg", msg.as_str())]).await.is_ok();
+                    ok = c
+                        .xadd::<_, _, _, _, String>(key, "*", &[("msg", msg.as_str())])
+                        .await
+                        .is_ok();
                 }
             }
             if !ok {

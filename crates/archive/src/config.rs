@@ -117,7 +117,13 @@ impl Default for ArchiveConfig {
 impl ArchiveConfig {
     /// Checks value ranges, naming the offending key.
     pub fn validate(&self) -> Result<(), String> {
-        let pos = |v: u64, k: &str| if v == 0 { Err(format!("archive.{k} must be > 0")) } else { Ok(()) };
+        let pos = |v: u64, k: &str| {
+            if v == 0 {
+                Err(format!("archive.{k} must be > 0"))
+            } else {
+                Ok(())
+            }
+        };
         pos(self.concurrency as u64, "concurrency")?;
         pos(u64::from(self.max_attempts), "max_attempts")?;
         pos(self.stall_timeout_ms, "stall_timeout_ms")?;
@@ -126,9 +132,13 @@ impl ArchiveConfig {
         pos(u64::from(self.heartbeat_missed), "heartbeat_missed")?;
         pos(self.flush_rows as u64, "flush_rows")?;
         if !self.source_url.is_empty() {
-            let u = url::Url::parse(&self.source_url).map_err(|e| format!("archive.source_url {:?}: {e}", self.source_url))?;
+            let u = url::Url::parse(&self.source_url)
+                .map_err(|e| format!("archive.source_url {:?}: {e}", self.source_url))?;
             if !u.path().ends_with('/') {
-                return Err(format!("archive.source_url {:?} must end with '/'", self.source_url));
+                return Err(format!(
+                    "archive.source_url {:?} must end with '/'",
+                    self.source_url
+                ));
             }
         }
         Ok(())

@@ -107,13 +107,28 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Runs the daemon until `shutdown` completes; returns the final status.
-pub async fn run(cfg: ArchiveConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<Status, ArchiveError> {
+pub async fn run(
+    cfg: ArchiveConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Status, ArchiveError> {
     cfg.validate().map_err(ArchiveError::Config)?;
-    for dir in [&cfg.archive_root, &cfg.quarantine, &cfg.state_dir, &cfg.archive_root.join(".incoming")] {
-        std::fs::create_dir_all(dir).map_err(|source| ArchiveError::Io { path: dir.clone(), source })?;
+    for dir in [
+        &cfg.archive_root,
+        &cfg.quarantine,
+        &cfg.state_dir,
+        &cfg.archive_root.join(".incoming"),
+    ] {
+        std::fs::create_dir_all(dir).map_err(|source| ArchiveError::Io {
+            path: dir.clone(),
+            source,
+        })?;
     }
     let log = ObsLog::open(&cfg.obslog_root)?;
-    let base = if cfg.source_url.is_empty() { None } else { Url::parse(&cfg.source_url).ok() };
+    let base = if cfg.source_url.is_empty() {
+        None
+    } else {
+        Url::parse(&cfg.source_url).ok()
+    };
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_millis(cfg.connect_timeout_ms))
         .read_timeout(Duration::from_millis(cfg.stall_timeout_ms))
@@ -147,7 +162,13 @@ pub async fn run(cfg: ArchiveConfig, shutdown: impl Future<Output = ()> + Send +
             c.cancel();
         });
     }
-    let writer = tokio::spawn(writer_task(d.log.clone(), d.cfg.clone(), d.index.clone(), d.counts.clone(), wrx));
+    let writer = tokio::spawn(writer_task(
+        d.log.clone(),
+        d.cfg.clone(),
+        d.index.clone(),
+        d.counts.clone(),
+        wrx,
+    ));
     info!(archive = %d.cfg.archive_root.display(), obslog = %d.cfg.obslog_root.display(), transport = ?d.cfg.transport, "archive daemon starting");
 
     // Archived-but-not-logged files from a crash.
@@ -189,11 +210,20 @@ pub async fn run(cfg: ArchiveConfig, shutdown: impl Future<Output = ()> + Send +
             Some(_) = workers.join_next(), if !workers.is_empty() => {}
         }
     }
-    info!(in_flight = workers.len(), "shutting down: waiting for in-flight files");
+    info!(
+        in_flight = workers.len(),
+        "shutting down: waiting for in-flight files"
+    );
     let grace = Duration::from_secs(d.cfg.shutdown_grace_s);
-    let drained = tokio::time::timeout(grace, async { while workers.join_next().await.is_some() {} }).await;
+    let drained = tokio::time::timeout(grace, async {
+        while workers.join_next().await.is_some() {}
+    })
+    .await;
     if drained.is_err() {
-        warn!(abandoned = workers.len(), "grace period over: abandoning downloads (partial files are kept for resume)");
+        warn!(
+            abandoned = workers.len(),
+            "grace period over: abandoning downloads (partial files are kept for resume)"
+        );
         workers.abort_all();
         while workers.join_next().await.is_some() {}
     }
@@ -205,9 +235,18 @@ pub async fn run(cfg: ArchiveConfig, shutdown: impl Future<Output = ()> + Send +
     // The writer exits (after a last flush) when the daemon, which owns its sender, is dropped.
     drop(d);
     let _ = writer.await;
-    let status = Status { healthy: false, problems: vec!["stopped".into()], counts: lock(&counts).clone(), ..snapshot };
+    let status = Status {
+        healthy: false,
+        problems: vec!["stopped".into()],
+        counts: lock(&counts).clone(),
+        ..snapshot
+    };
     write_status(&status, &state_dir).ok();
-    info!(archived = status.counts.archived, failed = status.counts.failed, "archive daemon stopped");
+    info!(
+        archived = status.counts.archived,
+        failed = status.counts.failed,
+        "archive daemon stopped"
+    );
     Ok(status)
 }
 
@@ -230,7 +269,10 @@ impl Daemon {
             problems.push(format!("not connected to Redis at {}", self.cfg.redis_url));
         }
         if source_silent {
-            problems.push(format!("source silent: no heartbeat for {quiet_for:.0} s (limit {} s)", self.cfg.silence_limit().as_secs()));
+            problems.push(format!(
+                "source silent: no heartbeat for {quiet_for:.0} s (limit {} s)",
+                self.cfg.silence_limit().as_secs()
+            ));
         }
         let now = UtcMicros::now();
         Status {
@@ -259,7 +301,9 @@ impl Daemon {
             None => {
                 if !idx.all_loaded {
                     let log = self.log.clone();
-                    let all = tokio::task::spawn_blocking(move || log.nights()).await.map_err(|e| StoreError::Invalid(e.to_string()))??;
+                    let all = tokio::task::spawn_blocking(move || log.nights())
+                        .await
+                        .map_err(|e| StoreError::Invalid(e.to_string()))??;
                     for n in all {
                         load_night(&self.log, &mut idx, n.night).await?;
                     }
@@ -304,7 +348,10 @@ impl Daemon {
     }
 
     fn part_path(&self, name: &str) -> PathBuf {
-        self.cfg.archive_root.join(".incoming").join(format!("{name}.part"))
+        self.cfg
+            .archive_root
+            .join(".incoming")
+            .join(format!("{name}.part"))
     }
 
     async fn archive_one(self: &Arc<Self>, n: &Notice) -> Result<(), Terminal> {
@@ -320,7 +367,9 @@ impl Daemon {
                 Ok(f) => {
                     self.count(|c| c.bytes += f.received);
                     let (p, size, sha) = (part.clone(), n.size, n.sha256.clone());
-                    match tokio::task::spawn_blocking(move || verify(&p, size, sha.as_deref())).await {
+                    match tokio::task::spawn_blocking(move || verify(&p, size, sha.as_deref()))
+                        .await
+                    {
                         Ok(Ok(v)) => break v,
                         Ok(Err(VerifyError::Retry(reason, keep))) => {
                             if !keep {
@@ -328,19 +377,40 @@ impl Daemon {
                             }
                             reason
                         }
-                        Ok(Err(VerifyError::Bad(reason))) => return Err(Terminal { reason, bytes: Some(part) }),
-                        Err(e) => return Err(Terminal { reason: format!("verification crashed: {e}"), bytes: Some(part) }),
+                        Ok(Err(VerifyError::Bad(reason))) => {
+                            return Err(Terminal {
+                                reason,
+                                bytes: Some(part),
+                            })
+                        }
+                        Err(e) => {
+                            return Err(Terminal {
+                                reason: format!("verification crashed: {e}"),
+                                bytes: Some(part),
+                            })
+                        }
                     }
                 }
                 Err(FetchError::NotFound(s)) => {
                     let _ = std::fs::remove_file(&part);
-                    return Err(Terminal { reason: format!("HTTP {s}: not on the server ({})", n.url), bytes: None });
+                    return Err(Terminal {
+                        reason: format!("HTTP {s}: not on the server ({})", n.url),
+                        bytes: None,
+                    });
                 }
                 Err(e) if e.retryable() => e.to_string(),
-                Err(e) => return Err(Terminal { reason: e.to_string(), bytes: part.exists().then_some(part) }),
+                Err(e) => {
+                    return Err(Terminal {
+                        reason: e.to_string(),
+                        bytes: part.exists().then_some(part),
+                    })
+                }
             };
             if last {
-                return Err(Terminal { reason: format!("gave up after {attempt} attempts: {retry_reason}"), bytes: part.exists().then_some(part) });
+                return Err(Terminal {
+                    reason: format!("gave up after {attempt} attempts: {retry_reason}"),
+                    bytes: part.exists().then_some(part),
+                });
             }
             self.count(|c| c.retries += 1);
             warn!(file = %n.name, attempt, error = %retry_reason, delay_ms = delay.as_millis() as u64, "retrying");
@@ -350,8 +420,21 @@ impl Daemon {
         self.place_and_log(n, &part, verified).await
     }
 
-    async fn place_and_log(self: &Arc<Self>, n: &Notice, part: &Path, v: Verified) -> Result<(), Terminal> {
-        let row0 = ObsRow::new(&v.layout.primary, &n.name, "", v.layout.size, &v.sha256, Some(n.url.to_string()), UtcMicros::now());
+    async fn place_and_log(
+        self: &Arc<Self>,
+        n: &Notice,
+        part: &Path,
+        v: Verified,
+    ) -> Result<(), Terminal> {
+        let row0 = ObsRow::new(
+            &v.layout.primary,
+            &n.name,
+            "",
+            v.layout.size,
+            &v.sha256,
+            Some(n.url.to_string()),
+            UtcMicros::now(),
+        );
         let rel = format!("{}/{}/{}", row0.night.year, row0.night, n.name);
         let dest = self.cfg.archive_root.join(&rel);
         let row = ObsRow { path: rel, ..row0 };
@@ -363,30 +446,53 @@ impl Daemon {
                     std::fs::remove_file(&p).map_err(|e| e.to_string())?;
                     return Ok(());
                 }
-                return Err(format!("a different file with this name is already archived at {} (sha256 {existing})", d.display()));
+                return Err(format!(
+                    "a different file with this name is already archived at {} (sha256 {existing})",
+                    d.display()
+                ));
             }
             let dir = d.parent().ok_or("destination has no parent")?;
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            std::fs::rename(&p, &d).map_err(|e| format!("{} -> {}: {e}", p.display(), d.display()))?;
-            std::fs::File::open(dir).and_then(|f| f.sync_all()).map_err(|e| format!("{}: {e}", dir.display()))?;
+            std::fs::rename(&p, &d)
+                .map_err(|e| format!("{} -> {}: {e}", p.display(), d.display()))?;
+            std::fs::File::open(dir)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| format!("{}: {e}", dir.display()))?;
             Ok(())
         })
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
         if let Err(reason) = placed {
-            return Err(Terminal { reason, bytes: part.exists().then(|| part.to_path_buf()) });
+            return Err(Terminal {
+                reason,
+                bytes: part.exists().then(|| part.to_path_buf()),
+            });
         }
         let (tx, rx) = oneshot::channel();
         if self.writer.send(WriteReq { row, ack: tx }).await.is_err() {
-            return Err(Terminal { reason: "log writer stopped (the file is archived; it will be logged at next start)".into(), bytes: None });
+            return Err(Terminal {
+                reason:
+                    "log writer stopped (the file is archived; it will be logged at next start)"
+                        .into(),
+                bytes: None,
+            });
         }
         match rx.await {
             Ok(Ok(())) => {
                 info!(file = %n.name, path = %dest.display(), "archived");
                 Ok(())
             }
-            Ok(Err(e)) => Err(Terminal { reason: format!("log write failed (file kept at {}; logged at next start): {e}", dest.display()), bytes: None }),
-            Err(_) => Err(Terminal { reason: "log writer stopped before confirming".into(), bytes: None }),
+            Ok(Err(e)) => Err(Terminal {
+                reason: format!(
+                    "log write failed (file kept at {}; logged at next start): {e}",
+                    dest.display()
+                ),
+                bytes: None,
+            }),
+            Err(_) => Err(Terminal {
+                reason: "log writer stopped before confirming".into(),
+                bytes: None,
+            }),
         }
     }
 
@@ -429,7 +535,12 @@ impl Daemon {
             }
         });
         let mut f = lock(&self.failures);
-        f.push(Failure { name: n.name.clone(), url: n.url.to_string(), reason: t.reason, at: UtcMicros::now().to_iso() });
+        f.push(Failure {
+            name: n.name.clone(),
+            url: n.url.to_string(),
+            reason: t.reason,
+            at: UtcMicros::now().to_iso(),
+        });
         let len = f.len();
         if len > 20 {
             f.drain(..len - 20);
@@ -439,9 +550,15 @@ impl Daemon {
     /// Logs files that are in recent night directories of the archive but not in the log.
     async fn recover(self: Arc<Self>) -> Result<(), String> {
         let root = self.cfg.archive_root.clone();
-        let candidates = tokio::task::spawn_blocking(move || recent_archive_files(&root, 3)).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+        let candidates = tokio::task::spawn_blocking(move || recent_archive_files(&root, 3))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
         for (rel, path) in candidates {
-            let name = path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .map(|f| f.to_string_lossy().to_string())
+                .unwrap_or_default();
             if self.is_logged(&name).await.unwrap_or(true) {
                 continue;
             }
@@ -453,9 +570,22 @@ impl Daemon {
                     continue;
                 }
             };
-            let row = ObsRow { path: rel, ..ObsRow::new(&v.layout.primary, &name, "", v.layout.size, &v.sha256, None, UtcMicros::now()) };
+            let row = ObsRow {
+                path: rel,
+                ..ObsRow::new(
+                    &v.layout.primary,
+                    &name,
+                    "",
+                    v.layout.size,
+                    &v.sha256,
+                    None,
+                    UtcMicros::now(),
+                )
+            };
             let (tx, rx) = oneshot::channel();
-            if self.writer.send(WriteReq { row, ack: tx }).await.is_ok() && matches!(rx.await, Ok(Ok(()))) {
+            if self.writer.send(WriteReq { row, ack: tx }).await.is_ok()
+                && matches!(rx.await, Ok(Ok(())))
+            {
                 info!(file = %name, "recovered: archived before a crash, now logged");
                 self.count(|c| {
                     c.recovered += 1;
@@ -478,7 +608,9 @@ async fn load_night(log: &ObsLog, idx: &mut LoggedIndex, n: CivilDate) -> Result
         return Ok(());
     }
     let l = log.clone();
-    let names = tokio::task::spawn_blocking(move || l.names_in_night(n)).await.map_err(|e| StoreError::Invalid(e.to_string()))??;
+    let names = tokio::task::spawn_blocking(move || l.names_in_night(n))
+        .await
+        .map_err(|e| StoreError::Invalid(e.to_string()))??;
     idx.names.entry(n).or_default().extend(names);
     idx.loaded.insert(n);
     Ok(())
@@ -541,31 +673,54 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
 
 /// Size, FITS structure (with DATASUM/CHECKSUM), SHA-256.
 fn verify(path: &Path, size: Option<u64>, sha: Option<&str>) -> Result<Verified, VerifyError> {
-    let len = std::fs::metadata(path).map_err(|e| VerifyError::Retry(format!("{}: {e}", path.display()), false))?.len();
+    let len = std::fs::metadata(path)
+        .map_err(|e| VerifyError::Retry(format!("{}: {e}", path.display()), false))?
+        .len();
     if let Some(s) = size {
         if len < s {
-            return Err(VerifyError::Retry(format!("truncated: {len} of {s} announced bytes"), true));
+            return Err(VerifyError::Retry(
+                format!("truncated: {len} of {s} announced bytes"),
+                true,
+            ));
         }
         if len > s {
-            return Err(VerifyError::Retry(format!("{len} bytes, more than the {s} announced"), false));
+            return Err(VerifyError::Retry(
+                format!("{len} bytes, more than the {s} announced"),
+                false,
+            ));
         }
     }
     let layout = match verify_file(path) {
         Ok(l) => l,
-        Err(e) if e.is_truncation() => return Err(VerifyError::Retry(format!("incomplete FITS: {e}"), true)),
+        Err(e) if e.is_truncation() => {
+            return Err(VerifyError::Retry(format!("incomplete FITS: {e}"), true))
+        }
         Err(e) => return Err(VerifyError::Bad(format!("corrupt FITS: {e}"))),
     };
-    let got = sha256_file(path).map_err(|e| VerifyError::Retry(format!("{}: {e}", path.display()), false))?;
+    let got = sha256_file(path)
+        .map_err(|e| VerifyError::Retry(format!("{}: {e}", path.display()), false))?;
     if let Some(want) = sha {
         if got != want {
-            return Err(VerifyError::Retry(format!("sha256 mismatch: announced {want}, got {got}"), false));
+            return Err(VerifyError::Retry(
+                format!("sha256 mismatch: announced {want}, got {got}"),
+                false,
+            ));
         }
     }
-    Ok(Verified { layout, sha256: got })
+    Ok(Verified {
+        layout,
+        sha256: got,
+    })
 }
 
 /// Batches log rows; seals finished nights.
-async fn writer_task(log: ObsLog, cfg: ArchiveConfig, index: Arc<tokio::sync::Mutex<LoggedIndex>>, counts: Arc<Mutex<Counts>>, mut rx: mpsc::Receiver<WriteReq>) {
+async fn writer_task(
+    log: ObsLog,
+    cfg: ArchiveConfig,
+    index: Arc<tokio::sync::Mutex<LoggedIndex>>,
+    counts: Arc<Mutex<Counts>>,
+    mut rx: mpsc::Receiver<WriteReq>,
+) {
     let flush_every = Duration::from_millis(cfg.flush_interval_ms);
     let mut pending: Vec<WriteReq> = Vec::new();
     let mut deadline = tokio::time::Instant::now() + flush_every;
@@ -597,19 +752,29 @@ async fn writer_task(log: ObsLog, cfg: ArchiveConfig, index: Arc<tokio::sync::Mu
     }
 }
 
-async fn flush(log: &ObsLog, index: &tokio::sync::Mutex<LoggedIndex>, counts: &Mutex<Counts>, pending: &mut Vec<WriteReq>) {
+async fn flush(
+    log: &ObsLog,
+    index: &tokio::sync::Mutex<LoggedIndex>,
+    counts: &Mutex<Counts>,
+    pending: &mut Vec<WriteReq>,
+) {
     if pending.is_empty() {
         return;
     }
     let reqs = std::mem::take(pending);
     let rows: Vec<ObsRow> = reqs.iter().map(|r| r.row.clone()).collect();
     let l = log.clone();
-    let res = tokio::task::spawn_blocking(move || l.append(&rows)).await.unwrap_or_else(|e| Err(StoreError::Invalid(e.to_string())));
+    let res = tokio::task::spawn_blocking(move || l.append(&rows))
+        .await
+        .unwrap_or_else(|e| Err(StoreError::Invalid(e.to_string())));
     match res {
         Ok(_) => {
             let mut idx = index.lock().await;
             for r in &reqs {
-                idx.names.entry(r.row.night).or_default().insert(r.row.file_name.clone());
+                idx.names
+                    .entry(r.row.night)
+                    .or_default()
+                    .insert(r.row.file_name.clone());
             }
             lock(counts).archived += reqs.len() as u64;
             for r in reqs {
@@ -632,7 +797,8 @@ async fn seal_finished_nights(log: &ObsLog, after_hours: f64, counts: &Mutex<Cou
         let mut sealed = Vec::new();
         for n in l.nights()? {
             // The night ends at local noon of the next day (03:00 UTC).
-            let end = UtcMicros::from_date(n.night.succ()).add_seconds(3.0 * 3600.0 + after_hours * 3600.0);
+            let end = UtcMicros::from_date(n.night.succ())
+                .add_seconds(3.0 * 3600.0 + after_hours * 3600.0);
             if !n.sealed && now > end {
                 l.seal(n.night)?;
                 sealed.push(n.night);
@@ -651,7 +817,12 @@ async fn seal_finished_nights(log: &ObsLog, after_hours: f64, counts: &Mutex<Cou
     }
 }
 
-fn handle_payload(d: &Daemon, payload: &str, jobs: &mpsc::UnboundedSender<Job>, done: Option<oneshot::Sender<()>>) {
+fn handle_payload(
+    d: &Daemon,
+    payload: &str,
+    jobs: &mpsc::UnboundedSender<Job>,
+    done: Option<oneshot::Sender<()>>,
+) {
     d.beat();
     match parse_message(payload, d.base.as_ref()) {
         Ok(Message::Heartbeat) => {
@@ -662,7 +833,11 @@ fn handle_payload(d: &Daemon, payload: &str, jobs: &mpsc::UnboundedSender<Job>, 
         }
         Ok(Message::File(notice)) => {
             d.count(|c| c.notices += 1);
-            let _ = jobs.send(Job { notice, origin: Origin::Notice, done });
+            let _ = jobs.send(Job {
+                notice,
+                origin: Origin::Notice,
+                done,
+            });
         }
         Err(e) => {
             warn!(error = %e, "refused message");
@@ -739,9 +914,14 @@ async fn stream_task(d: Arc<Daemon>, jobs: mpsc::UnboundedSender<Job>, cancel: C
     while !cancel.is_cancelled() {
         let setup = async {
             let client = redis::Client::open(d.cfg.redis_url.as_str())?;
-            let cfg = redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(30)));
-            let mut conn = client.get_multiplexed_async_connection_with_config(&cfg).await?;
-            let created: redis::RedisResult<()> = conn.xgroup_create_mkstream(&d.cfg.stream_key, &d.cfg.stream_group, "0").await;
+            let cfg = redis::AsyncConnectionConfig::new()
+                .set_response_timeout(Some(Duration::from_secs(30)));
+            let mut conn = client
+                .get_multiplexed_async_connection_with_config(&cfg)
+                .await?;
+            let created: redis::RedisResult<()> = conn
+                .xgroup_create_mkstream(&d.cfg.stream_key, &d.cfg.stream_group, "0")
+                .await;
             if let Err(e) = created {
                 if e.code() != Some("BUSYGROUP") {
                     return Err(e);
@@ -764,7 +944,10 @@ async fn stream_task(d: Arc<Daemon>, jobs: mpsc::UnboundedSender<Job>, cancel: C
         // First our own pending entries (delivered before a crash, never acknowledged), then new ones.
         let mut cursor = "0".to_string();
         loop {
-            let opts = StreamReadOptions::default().group(&d.cfg.stream_group, &d.cfg.stream_consumer).count(128).block(1000);
+            let opts = StreamReadOptions::default()
+                .group(&d.cfg.stream_group, &d.cfg.stream_consumer)
+                .count(128)
+                .block(1000);
             let (keys, ids) = ([d.cfg.stream_key.as_str()], [cursor.as_str()]);
             let read: redis::RedisResult<StreamReadReply> = tokio::select! {
                 r = conn.xread_options(&keys, &ids, &opts) => r,
@@ -781,21 +964,34 @@ async fn stream_task(d: Arc<Daemon>, jobs: mpsc::UnboundedSender<Job>, cancel: C
             for key in reply.keys {
                 for entry in key.ids {
                     n += 1;
-                    let field = |k: &str| entry.map.get(k).and_then(|v| redis::from_redis_value::<String>(v.clone()).ok());
-                    let payload = ["msg", "message", "payload", "data"].iter().find_map(|k| field(k)).unwrap_or_else(|| {
-                        let w = crate::message::WireMessage {
-                            kind: field("type"),
-                            path: field("path"),
-                            url: field("url"),
-                            size: field("size").and_then(|s| s.parse().ok()),
-                            sha256: field("sha256"),
-                            ..Default::default()
-                        };
-                        serde_json::to_string(&w).unwrap_or_default()
-                    });
+                    let field = |k: &str| {
+                        entry
+                            .map
+                            .get(k)
+                            .and_then(|v| redis::from_redis_value::<String>(v.clone()).ok())
+                    };
+                    let payload = ["msg", "message", "payload", "data"]
+                        .iter()
+                        .find_map(|k| field(k))
+                        .unwrap_or_else(|| {
+                            let w = crate::message::WireMessage {
+                                kind: field("type"),
+                                path: field("path"),
+                                url: field("url"),
+                                size: field("size").and_then(|s| s.parse().ok()),
+                                sha256: field("sha256"),
+                                ..Default::default()
+                            };
+                            serde_json::to_string(&w).unwrap_or_default()
+                        });
                     let (tx, rx) = oneshot::channel();
                     handle_payload(&d, &payload, &jobs, Some(tx));
-                    let (mut c2, key, group, id) = (conn.clone(), d.cfg.stream_key.clone(), d.cfg.stream_group.clone(), entry.id.clone());
+                    let (mut c2, key, group, id) = (
+                        conn.clone(),
+                        d.cfg.stream_key.clone(),
+                        d.cfg.stream_group.clone(),
+                        entry.id.clone(),
+                    );
                     tokio::spawn(async move {
                         if rx.await.is_ok() {
                             let r: redis::RedisResult<i64> = c2.xack(&key, &group, &[&id]).await;
@@ -814,8 +1010,16 @@ async fn stream_task(d: Arc<Daemon>, jobs: mpsc::UnboundedSender<Job>, cancel: C
     }
 }
 
-async fn reconcile_task(d: Arc<Daemon>, jobs: mpsc::UnboundedSender<Job>, cancel: CancellationToken) {
-    let every = if d.cfg.reconcile_interval_s == 0 { Duration::from_secs(86_400 * 365) } else { Duration::from_secs(d.cfg.reconcile_interval_s) };
+async fn reconcile_task(
+    d: Arc<Daemon>,
+    jobs: mpsc::UnboundedSender<Job>,
+    cancel: CancellationToken,
+) {
+    let every = if d.cfg.reconcile_interval_s == 0 {
+        Duration::from_secs(86_400 * 365)
+    } else {
+        Duration::from_secs(d.cfg.reconcile_interval_s)
+    };
     loop {
         if let Err(e) = reconcile_once(&d, &jobs).await {
             warn!(error = %e, "reconciliation failed (will retry)");
@@ -828,29 +1032,63 @@ async fn reconcile_task(d: Arc<Daemon>, jobs: mpsc::UnboundedSender<Job>, cancel
     }
 }
 
-async fn reconcile_once(d: &Arc<Daemon>, jobs: &mpsc::UnboundedSender<Job>) -> Result<usize, String> {
+async fn reconcile_once(
+    d: &Arc<Daemon>,
+    jobs: &mpsc::UnboundedSender<Job>,
+) -> Result<usize, String> {
     let Some(base) = &d.base else { return Ok(0) };
     let url = base.join("_index.json").map_err(|e| e.to_string())?;
-    let resp = d.client.get(url.clone()).timeout(Duration::from_secs(60)).send().await.map_err(|e| format!("{url}: {e}"))?;
+    let resp = d
+        .client
+        .get(url.clone())
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
     if !resp.status().is_success() {
         return Err(format!("{url}: HTTP {}", resp.status()));
     }
     let listing: Listing = resp.json().await.map_err(|e| format!("{url}: {e}"))?;
     let mut n = 0;
     for e in listing.files {
-        let Some(name) = e.path.rsplit('/').next().map(str::to_string) else { continue };
+        let Some(name) = e.path.rsplit('/').next().map(str::to_string) else {
+            continue;
+        };
         if is_hidden(&name) || e.dir {
             continue;
         }
-        if lock(&d.failed).get(&name).is_some_and(|s| *s == Some(e.size)) || lock(&d.inflight).contains(&name) {
+        if lock(&d.failed)
+            .get(&name)
+            .is_some_and(|s| *s == Some(e.size))
+            || lock(&d.inflight).contains(&name)
+        {
             continue;
         }
         if d.is_logged(&name).await.unwrap_or(false) {
             continue;
         }
-        let Ok(file_url) = base.join(&e.path.split('/').map(|s| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()).collect::<Vec<_>>().join("/")) else { continue };
+        let Ok(file_url) = base.join(
+            &e.path
+                .split('/')
+                .map(|s| {
+                    percent_encoding::utf8_percent_encode(s, crate::fileserver::SEGMENT).to_string()
+                })
+                .collect::<Vec<_>>()
+                .join("/"),
+        ) else {
+            continue;
+        };
         n += 1;
-        let _ = jobs.send(Job { notice: Notice { url: file_url, name, size: Some(e.size), sha256: None }, origin: Origin::Reconcile, done: None });
+        let _ = jobs.send(Job {
+            notice: Notice {
+                url: file_url,
+                name,
+                size: Some(e.size),
+                sha256: None,
+            },
+            origin: Origin::Reconcile,
+            done: None,
+        });
     }
     if n > 0 {
         info!(files = n, "reconciliation found files not yet archived");
@@ -899,11 +1137,32 @@ async fn status_server(d: Arc<Daemon>, cancel: CancellationToken) {
             "/healthz",
             get(move || {
                 let s = dd.snapshot();
-                async move { if s.healthy { (StatusCode::OK, "ok\n".to_string()) } else { (StatusCode::SERVICE_UNAVAILABLE, format!("{}\n", s.problems.join("; "))) } }
+                async move {
+                    if s.healthy {
+                        (StatusCode::OK, "ok\n".to_string())
+                    } else {
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            format!("{}\n", s.problems.join("; ")),
+                        )
+                    }
+                }
             }),
         )
-        .route("/metrics", get(move || { let s = d2.snapshot(); async move { s.prometheus() } }))
-        .route("/status", get(move || { let s = d3.snapshot(); async move { axum::Json(s) } }));
+        .route(
+            "/metrics",
+            get(move || {
+                let s = d2.snapshot();
+                async move { s.prometheus() }
+            }),
+        )
+        .route(
+            "/status",
+            get(move || {
+                let s = d3.snapshot();
+                async move { axum::Json(s) }
+            }),
+        );
     let listener = match tokio::net::TcpListener::bind(&d.cfg.status_listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -914,5 +1173,7 @@ async fn status_server(d: Arc<Daemon>, cancel: CancellationToken) {
     if let Ok(a) = listener.local_addr() {
         info!(addr = %a, "status server listening");
     }
-    let _ = axum::serve(listener, app).with_graceful_shutdown(async move { cancel.cancelled().await }).await;
+    let _ = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { cancel.cancelled().await })
+        .await;
 }

@@ -62,15 +62,29 @@ pub struct Fetched {
 }
 
 /// Downloads `url` into `part`, resuming from its current length.
-pub async fn fetch_to(client: &reqwest::Client, url: &url::Url, part: &Path, stall: Duration, total: Duration) -> Result<Fetched, FetchError> {
+pub async fn fetch_to(
+    client: &reqwest::Client,
+    url: &url::Url,
+    part: &Path,
+    stall: Duration,
+    total: Duration,
+) -> Result<Fetched, FetchError> {
     match tokio::time::timeout(total, fetch_inner(client, url, part, stall)).await {
         Ok(r) => r,
         Err(_) => Err(FetchError::Timeout(total)),
     }
 }
 
-async fn fetch_inner(client: &reqwest::Client, url: &url::Url, part: &Path, stall: Duration) -> Result<Fetched, FetchError> {
-    let io = |source| FetchError::Io { path: part.display().to_string(), source };
+async fn fetch_inner(
+    client: &reqwest::Client,
+    url: &url::Url,
+    part: &Path,
+    stall: Duration,
+) -> Result<Fetched, FetchError> {
+    let io = |source| FetchError::Io {
+        path: part.display().to_string(),
+        source,
+    };
     let have = match tokio::fs::metadata(part).await {
         Ok(m) => m.len(),
         Err(_) => 0,
@@ -87,16 +101,37 @@ async fn fetch_inner(client: &reqwest::Client, url: &url::Url, part: &Path, stal
     let status = resp.status().as_u16();
     let (mut file, resumed_from) = match status {
         206 => {
-            let cr = resp.headers().get(reqwest::header::CONTENT_RANGE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-            let start = cr.strip_prefix("bytes ").and_then(|r| r.split('-').next()).and_then(|s| s.parse::<u64>().ok());
+            let cr = resp
+                .headers()
+                .get(reqwest::header::CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let start = cr
+                .strip_prefix("bytes ")
+                .and_then(|r| r.split('-').next())
+                .and_then(|s| s.parse::<u64>().ok());
             if start != Some(have) {
                 let _ = tokio::fs::remove_file(part).await;
                 return Err(FetchError::BadRange(cr));
             }
-            (tokio::fs::OpenOptions::new().append(true).open(part).await.map_err(io)?, have)
+            (
+                tokio::fs::OpenOptions::new()
+                    .append(true)
+                    .open(part)
+                    .await
+                    .map_err(io)?,
+                have,
+            )
         }
         200 => (tokio::fs::File::create(part).await.map_err(io)?, 0),
-        416 if have > 0 => return Ok(Fetched { received: 0, resumed_from: have, size: have }),
+        416 if have > 0 => {
+            return Ok(Fetched {
+                received: 0,
+                resumed_from: have,
+                size: have,
+            })
+        }
         404 | 410 => return Err(FetchError::NotFound(status)),
         s => return Err(FetchError::Status(s)),
     };
@@ -120,7 +155,11 @@ async fn fetch_inner(client: &reqwest::Client, url: &url::Url, part: &Path, stal
     }
     file.flush().await.map_err(io)?;
     file.sync_data().await.map_err(io)?;
-    Ok(Fetched { received, resumed_from, size: resumed_from + received })
+    Ok(Fetched {
+        received,
+        resumed_from,
+        size: resumed_from + received,
+    })
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

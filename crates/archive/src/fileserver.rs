@@ -47,6 +47,13 @@ struct Shared {
     root: PathBuf,
 }
 
+/// Characters escaped in URL path segments (everything but unreserved characters).
+pub const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'.')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'~');
+
 /// True for names the server hides (partial or temporary files).
 pub fn is_hidden(name: &str) -> bool {
     name.starts_with('.') || name.ends_with(".tmp") || name.ends_with(".part")
@@ -63,7 +70,11 @@ pub fn router(root: PathBuf) -> Router {
 }
 
 fn mtime_iso(m: &std::fs::Metadata) -> String {
-    let t = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).unwrap_or_default();
+    let t = m
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .unwrap_or_default();
     tomoe_core::UtcMicros(t.as_micros() as i64).to_iso()
 }
 
@@ -78,12 +89,21 @@ pub fn list_recursive(root: &Path) -> std::io::Result<Listing> {
             if is_hidden(&name) {
                 continue;
             }
-            let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+            let rel = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
             let m = e.metadata()?;
             if m.is_dir() {
                 stack.push((e.path(), rel));
             } else if m.is_file() {
-                files.push(Entry { path: rel, size: m.len(), mtime: mtime_iso(&m), dir: false });
+                files.push(Entry {
+                    path: rel,
+                    size: m.len(),
+                    mtime: mtime_iso(&m),
+                    dir: false,
+                });
             }
         }
     }
@@ -95,14 +115,24 @@ async fn index_json(State(s): State<Arc<Shared>>) -> Response {
     let root = s.root.clone();
     match tokio::task::spawn_blocking(move || list_recursive(&root)).await {
         Ok(Ok(l)) => Json(l).into_response(),
-        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("listing failed: {e}")).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("listing failed: {e}")).into_response(),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("listing failed: {e}"),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("listing failed: {e}"),
+        )
+            .into_response(),
     }
 }
 
 /// Maps a request path to a file system path under root, refusing traversal and hidden names.
 fn resolve(root: &Path, uri_path: &str) -> Option<PathBuf> {
-    let decoded = percent_encoding::percent_decode_str(uri_path).decode_utf8().ok()?;
+    let decoded = percent_encoding::percent_decode_str(uri_path)
+        .decode_utf8()
+        .ok()?;
     let mut p = root.to_path_buf();
     for c in Path::new(decoded.trim_start_matches('/')).components() {
         match c {
@@ -125,8 +155,15 @@ async fn serve(State(s): State<Arc<Shared>>, req: Request) -> Response {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
     if fs_path.is_dir() {
-        let json = req.uri().query().is_some_and(|q| q.split('&').any(|kv| kv == "format=json"))
-            || req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/json"));
+        let json = req
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|kv| kv == "format=json"))
+            || req
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("application/json"));
         return list_dir(&fs_path, &path, json);
     }
     match ServeDir::new(&s.root).oneshot(req).await {
@@ -139,7 +176,13 @@ fn list_dir(dir: &Path, uri_path: &str, json: bool) -> Response {
     let mut entries = Vec::new();
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot list: {e}")).into_response(),
+        Err(e) => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot list: {e}"),
+            )
+                .into_response()
+        }
     };
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
@@ -147,19 +190,44 @@ fn list_dir(dir: &Path, uri_path: &str, json: bool) -> Response {
             continue;
         }
         if let Ok(m) = e.metadata() {
-            entries.push(Entry { path: name, size: if m.is_dir() { 0 } else { m.len() }, mtime: mtime_iso(&m), dir: m.is_dir() });
+            entries.push(Entry {
+                path: name,
+                size: if m.is_dir() { 0 } else { m.len() },
+                mtime: mtime_iso(&m),
+                dir: m.is_dir(),
+            });
         }
     }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     if json {
         return Json(Listing { files: entries }).into_response();
     }
-    let base = if uri_path.ends_with('/') { uri_path.to_string() } else { format!("{uri_path}/") };
-    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let base = if uri_path.ends_with('/') {
+        uri_path.to_string()
+    } else {
+        format!("{uri_path}/")
+    };
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
     let mut html = format!("<!doctype html><html><head><meta charset=\"utf-8\"><title>Index of {0}</title></head><body><h1>Index of {0}</h1><table><tr><th>name</th><th>size</th><th>modified (UTC)</th></tr>", esc(&base));
     for e in &entries {
-        let href = format!("{base}{}{}", percent_encoding::utf8_percent_encode(&e.path, percent_encoding::NON_ALPHANUMERIC), if e.dir { "/" } else { "" });
-        html.push_str(&format!("<tr><td><a href=\"{}\">{}{}</a></td><td>{}</td><td>{}</td></tr>", esc(&href), esc(&e.path), if e.dir { "/" } else { "" }, e.size, e.mtime));
+        let href = format!(
+            "{base}{}{}",
+            percent_encoding::utf8_percent_encode(&e.path, SEGMENT),
+            if e.dir { "/" } else { "" }
+        );
+        html.push_str(&format!(
+            "<tr><td><a href=\"{}\">{}{}</a></td><td>{}</td><td>{}</td></tr>",
+            esc(&href),
+            esc(&e.path),
+            if e.dir { "/" } else { "" },
+            e.size,
+            e.mtime
+        ));
     }
     html.push_str("</table></body></html>");
     Html(html).into_response()

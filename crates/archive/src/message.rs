@@ -79,7 +79,10 @@ pub struct WireMessage {
 }
 
 fn err(reason: impl Into<String>, text: &str) -> MessageError {
-    MessageError { reason: reason.into(), excerpt: text.chars().take(120).collect() }
+    MessageError {
+        reason: reason.into(),
+        excerpt: text.chars().take(120).collect(),
+    }
 }
 
 /// Parses a message; bare paths are resolved against `base` (the file server root URL).
@@ -92,13 +95,21 @@ pub fn parse_message(text: &str, base: Option<&Url>) -> Result<Message, MessageE
         return Ok(Message::Heartbeat);
     }
     if t.starts_with('{') {
-        let w: WireMessage = serde_json::from_str(t).map_err(|e| err(format!("invalid JSON: {e}"), text))?;
+        let w: WireMessage =
+            serde_json::from_str(t).map_err(|e| err(format!("invalid JSON: {e}"), text))?;
         return from_wire(w, base, text);
     }
     if t.starts_with('[') || t.starts_with('"') {
         return Err(err("expected a JSON object, a URL or a path", text));
     }
-    from_wire(WireMessage { path: Some(t.to_string()), ..Default::default() }, base, text)
+    from_wire(
+        WireMessage {
+            path: Some(t.to_string()),
+            ..Default::default()
+        },
+        base,
+        text,
+    )
 }
 
 fn from_wire(w: WireMessage, base: Option<&Url>, text: &str) -> Result<Message, MessageError> {
@@ -109,24 +120,45 @@ fn from_wire(w: WireMessage, base: Option<&Url>, text: &str) -> Result<Message, 
     }
     let url = match (&w.url, &w.path) {
         (Some(u), _) => Url::parse(u).map_err(|e| err(format!("bad url: {e}"), text))?,
-        (None, Some(p)) if p.starts_with("http://") || p.starts_with("https://") => Url::parse(p).map_err(|e| err(format!("bad url: {e}"), text))?,
+        (None, Some(p)) if p.starts_with("http://") || p.starts_with("https://") => {
+            Url::parse(p).map_err(|e| err(format!("bad url: {e}"), text))?
+        }
         (None, Some(p)) => {
-            let base = base.ok_or_else(|| err("a bare path needs the file server base URL (archive.source_url)", text))?;
+            let base = base.ok_or_else(|| {
+                err(
+                    "a bare path needs the file server base URL (archive.source_url)",
+                    text,
+                )
+            })?;
             let p = p.trim_start_matches('/');
-            if p.split('/').any(|s| s == ".." || s == ".") || p.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
-                return Err(err("path contains '..', '.', whitespace or control characters", text));
+            if p.split('/').any(|s| s == ".." || s == ".")
+                || p.chars()
+                    .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+            {
+                return Err(err(
+                    "path contains '..', '.', whitespace or control characters",
+                    text,
+                ));
             }
-            base.join(p).map_err(|e| err(format!("bad path: {e}"), text))?
+            base.join(p)
+                .map_err(|e| err(format!("bad path: {e}"), text))?
         }
         (None, None) => return Err(err("no url or path", text)),
     };
     if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(err(format!("unsupported URL scheme {:?}", url.scheme()), text));
+        return Err(err(
+            format!("unsupported URL scheme {:?}", url.scheme()),
+            text,
+        ));
     }
     let name = url
         .path_segments()
         .and_then(|mut s| s.next_back())
-        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().to_string())
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .to_string()
+        })
         .filter(|s| !s.is_empty() && !s.starts_with('.') && !s.contains('/'))
         .ok_or_else(|| err("URL does not end in a file name", text))?;
     let sha256 = match w.sha256 {
@@ -139,7 +171,12 @@ fn from_wire(w: WireMessage, base: Option<&Url>, text: &str) -> Result<Message, 
         }
         None => None,
     };
-    Ok(Message::File(Notice { url, name, size: w.size, sha256 }))
+    Ok(Message::File(Notice {
+        url,
+        name,
+        size: w.size,
+        sha256,
+    }))
 }
 
 #[cfg(test)]
@@ -153,18 +190,33 @@ mod tests {
     #[test]
     fn accepts_every_documented_form() {
         let full = r#"{"type":"file","path":"a/sTMQ1202301020086026211.fits","url":"http://h:1/a/sTMQ1202301020086026211.fits","size":5,"sha256":"AB5DF625BC76DBD4E163BED2DD888DF828F90159BB93556525C31821B6541D46"}"#;
-        let Message::File(n) = parse_message(full, Some(&base())).unwrap() else { panic!() };
+        let Message::File(n) = parse_message(full, Some(&base())).unwrap() else {
+            panic!()
+        };
         assert_eq!(n.url.as_str(), "http://h:1/a/sTMQ1202301020086026211.fits");
         assert_eq!(n.name, "sTMQ1202301020086026211.fits");
         assert_eq!(n.size, Some(5));
-        assert_eq!(n.sha256.as_deref(), Some("ab5df625bc76dbd4e163bed2dd888df828f90159bb93556525c31821b6541d46"));
-        let Message::File(n) = parse_message("  20230102/s.fits\n", Some(&base())).unwrap() else { panic!() };
+        assert_eq!(
+            n.sha256.as_deref(),
+            Some("ab5df625bc76dbd4e163bed2dd888df828f90159bb93556525c31821b6541d46")
+        );
+        let Message::File(n) = parse_message("  20230102/s.fits\n", Some(&base())).unwrap() else {
+            panic!()
+        };
         assert_eq!(n.url.as_str(), "http://files:8081/root/20230102/s.fits");
-        let Message::File(n) = parse_message("/x.fits", Some(&base())).unwrap() else { panic!() };
+        let Message::File(n) = parse_message("/x.fits", Some(&base())).unwrap() else {
+            panic!()
+        };
         assert_eq!(n.url.as_str(), "http://files:8081/root/x.fits");
-        let Message::File(n) = parse_message("http://o:9/d/f%20g.fits", None).unwrap() else { panic!() };
+        let Message::File(n) = parse_message("http://o:9/d/f%20g.fits", None).unwrap() else {
+            panic!()
+        };
         assert_eq!(n.name, "f g.fits");
-        let Message::File(n) = parse_message(r#"{"path":"q.fits","size":10}"#, Some(&base())).unwrap() else { panic!() };
+        let Message::File(n) =
+            parse_message(r#"{"path":"q.fits","size":10}"#, Some(&base())).unwrap()
+        else {
+            panic!()
+        };
         assert_eq!((n.name.as_str(), n.size), ("q.fits", Some(10)));
         for hb in ["heartbeat", "PING", r#"{"type":"heartbeat","sent_at":"x"}"#] {
             assert_eq!(parse_message(hb, None).unwrap(), Message::Heartbeat);
@@ -173,10 +225,26 @@ mod tests {
 
     #[test]
     fn refuses_malformed() {
-        for bad in ["", "   ", "{not json", r#"{"type":"nope","path":"a"}"#, r#"{"size":3}"#, "../etc/passwd", "a/../../b", "ftp://x/y", "http://x/", r#"{"path":"a.fits","sha256":"xyz"}"#, "[1,2]", "a b.fits"] {
+        for bad in [
+            "",
+            "   ",
+            "{not json",
+            r#"{"type":"nope","path":"a"}"#,
+            r#"{"size":3}"#,
+            "../etc/passwd",
+            "a/../../b",
+            "ftp://x/y",
+            "http://x/",
+            r#"{"path":"a.fits","sha256":"xyz"}"#,
+            "[1,2]",
+            "a b.fits",
+        ] {
             let e = parse_message(bad, Some(&base()));
             assert!(e.is_err(), "{bad:?} accepted: {e:?}");
         }
-        assert!(parse_message("x.fits", None).unwrap_err().reason.contains("base URL"));
+        assert!(parse_message("x.fits", None)
+            .unwrap_err()
+            .reason
+            .contains("base URL"));
     }
 }

@@ -84,20 +84,90 @@ impl Status {
         let mut m = |name: &str, kind: &str, help: &str, v: f64| {
             s.push_str(&format!("# HELP tomoe_archive_{name} {help}\n# TYPE tomoe_archive_{name} {kind}\ntomoe_archive_{name} {v}\n"));
         };
-        m("notices_total", "counter", "File notices received.", c.notices as f64);
-        m("heartbeats_total", "counter", "Heartbeats received.", c.heartbeats as f64);
-        m("malformed_total", "counter", "Malformed messages refused.", c.malformed as f64);
-        m("archived_total", "counter", "Files archived and logged.", c.archived as f64);
-        m("duplicates_total", "counter", "Duplicate notices ignored.", c.duplicates as f64);
-        m("retries_total", "counter", "Download retries.", c.retries as f64);
-        m("failed_total", "counter", "Files given up on.", c.failed as f64);
-        m("quarantined_total", "counter", "Files quarantined.", c.quarantined as f64);
-        m("reconciled_total", "counter", "Files found by reconciliation.", c.reconciled as f64);
-        m("bytes_total", "counter", "Bytes downloaded.", c.bytes as f64);
-        m("in_flight", "gauge", "Downloads in progress.", self.in_flight as f64);
-        m("queued", "gauge", "Jobs waiting for a download slot.", self.queued as f64);
-        m("healthy", "gauge", "1 when healthy.", f64::from(u8::from(self.healthy)));
-        m("source_silent", "gauge", "1 when the sender is silent.", f64::from(u8::from(self.source_silent)));
+        m(
+            "notices_total",
+            "counter",
+            "File notices received.",
+            c.notices as f64,
+        );
+        m(
+            "heartbeats_total",
+            "counter",
+            "Heartbeats received.",
+            c.heartbeats as f64,
+        );
+        m(
+            "malformed_total",
+            "counter",
+            "Malformed messages refused.",
+            c.malformed as f64,
+        );
+        m(
+            "archived_total",
+            "counter",
+            "Files archived and logged.",
+            c.archived as f64,
+        );
+        m(
+            "duplicates_total",
+            "counter",
+            "Duplicate notices ignored.",
+            c.duplicates as f64,
+        );
+        m(
+            "retries_total",
+            "counter",
+            "Download retries.",
+            c.retries as f64,
+        );
+        m(
+            "failed_total",
+            "counter",
+            "Files given up on.",
+            c.failed as f64,
+        );
+        m(
+            "quarantined_total",
+            "counter",
+            "Files quarantined.",
+            c.quarantined as f64,
+        );
+        m(
+            "reconciled_total",
+            "counter",
+            "Files found by reconciliation.",
+            c.reconciled as f64,
+        );
+        m(
+            "bytes_total",
+            "counter",
+            "Bytes downloaded.",
+            c.bytes as f64,
+        );
+        m(
+            "in_flight",
+            "gauge",
+            "Downloads in progress.",
+            self.in_flight as f64,
+        );
+        m(
+            "queued",
+            "gauge",
+            "Jobs waiting for a download slot.",
+            self.queued as f64,
+        );
+        m(
+            "healthy",
+            "gauge",
+            "1 when healthy.",
+            f64::from(u8::from(self.healthy)),
+        );
+        m(
+            "source_silent",
+            "gauge",
+            "1 when the sender is silent.",
+            f64::from(u8::from(self.source_silent)),
+        );
         s
     }
 }

@@ -42,35 +42,59 @@ pub fn load(explicit: Option<&Path>) -> anyhow::Result<Loaded> {
         },
     };
     let text = match &file {
-        Some(p) => std::fs::read_to_string(p).with_context(|| format!("cannot read config file {}", p.display()))?,
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("cannot read config file {}", p.display()))?,
         None => String::new(),
     };
-    let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("TOMOE_")).collect();
+    let env: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("TOMOE_"))
+        .collect();
     let (config, env_overrides) = parse_with_env(&text, &env).with_context(|| match &file {
         Some(p) => format!("invalid configuration in {}", p.display()),
         None => "invalid configuration".to_string(),
     })?;
     config.archive.validate().map_err(anyhow::Error::msg)?;
-    Ok(Loaded { config, file, env_overrides })
+    Ok(Loaded {
+        config,
+        file,
+        env_overrides,
+    })
 }
 
 /// Parses TOML text and applies `TOMOE_<SECTION>_<KEY>` overrides.
-pub fn parse_with_env(text: &str, env: &[(String, String)]) -> anyhow::Result<(Config, Vec<String>)> {
+pub fn parse_with_env(
+    text: &str,
+    env: &[(String, String)],
+) -> anyhow::Result<(Config, Vec<String>)> {
     // Strict parse of the file first, for precise error messages.
     let parsed: Config = toml::from_str(text)?;
     let mut value = toml::Value::try_from(&parsed)?;
     let mut applied = Vec::new();
-    let sections: Vec<String> = value.as_table().map(|t| t.keys().cloned().collect()).unwrap_or_default();
+    let sections: Vec<String> = value
+        .as_table()
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default();
     for (k, v) in env {
-        let Some(rest) = k.strip_prefix("TOMOE_") else { continue };
+        let Some(rest) = k.strip_prefix("TOMOE_") else {
+            continue;
+        };
         let lower = rest.to_ascii_lowercase();
-        let Some(section) = sections.iter().find(|s| lower.starts_with(&format!("{s}_"))) else { continue };
+        let Some(section) = sections
+            .iter()
+            .find(|s| lower.starts_with(&format!("{s}_")))
+        else {
+            continue;
+        };
         let key = &lower[section.len() + 1..];
-        let Some(table) = value.get_mut(section).and_then(|t| t.as_table_mut()) else { continue };
+        let Some(table) = value.get_mut(section).and_then(|t| t.as_table_mut()) else {
+            continue;
+        };
         if !table.contains_key(key) {
             bail!("environment variable {k}: {section} has no key {key:?}");
         }
-        let literal = toml::from_str::<toml::Table>(&format!("v = {v}")).ok().and_then(|t| t.get("v").cloned());
+        let literal = toml::from_str::<toml::Table>(&format!("v = {v}"))
+            .ok()
+            .and_then(|t| t.get("v").cloned());
         let new = match (literal, &table[key]) {
             (Some(l), old) if std::mem::discriminant(&l) == std::mem::discriminant(old) => l,
             (Some(toml::Value::Integer(i)), toml::Value::Float(_)) => toml::Value::Float(i as f64),
@@ -79,7 +103,9 @@ pub fn parse_with_env(text: &str, env: &[(String, String)]) -> anyhow::Result<(C
         table.insert(key.to_string(), new);
         applied.push(k.clone());
     }
-    let config: Config = value.try_into().map_err(|e: toml::de::Error| anyhow::anyhow!("after environment overrides: {e}"))?;
+    let config: Config = value
+        .try_into()
+        .map_err(|e: toml::de::Error| anyhow::anyhow!("after environment overrides: {e}"))?;
     Ok((config, applied))
 }
 
@@ -104,7 +130,9 @@ mod tests {
         assert_eq!(c, Config::default());
         let (c2, _) = parse_with_env(&example(), &[]).unwrap();
         assert_eq!(c2, Config::default());
-        let err = parse_with_env("[archive]\nconcurency = 3\n", &[]).unwrap_err().to_string();
+        let err = parse_with_env("[archive]\nconcurency = 3\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("concurency"), "{err}");
         assert!(parse_with_env("[nope]\n", &[]).is_err());
     }
@@ -113,8 +141,14 @@ mod tests {
     fn env_overrides() {
         let env = vec![
             ("TOMOE_ARCHIVE_CONCURRENCY".to_string(), "3".to_string()),
-            ("TOMOE_ARCHIVE_REDIS_URL".to_string(), "redis://h:1/".to_string()),
-            ("TOMOE_ARCHIVE_SEAL_AFTER_HOURS".to_string(), "2".to_string()),
+            (
+                "TOMOE_ARCHIVE_REDIS_URL".to_string(),
+                "redis://h:1/".to_string(),
+            ),
+            (
+                "TOMOE_ARCHIVE_SEAL_AFTER_HOURS".to_string(),
+                "2".to_string(),
+            ),
             ("TOMOE_LOG".to_string(), "debug".to_string()),
         ];
         let (c, applied) = parse_with_env("[archive]\nconcurrency = 5\n", &env).unwrap();
@@ -123,7 +157,10 @@ mod tests {
         assert_eq!(c.archive.seal_after_hours, 2.0);
         assert_eq!(applied.len(), 3);
         let bad = vec![("TOMOE_ARCHIVE_NOPE".to_string(), "1".to_string())];
-        assert!(parse_with_env("", &bad).unwrap_err().to_string().contains("nope"));
+        assert!(parse_with_env("", &bad)
+            .unwrap_err()
+            .to_string()
+            .contains("nope"));
         let bad = vec![("TOMOE_ARCHIVE_CONCURRENCY".to_string(), "many".to_string())];
         assert!(parse_with_env("", &bad).is_err());
     }

@@ -46,12 +46,18 @@ fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
     if dir.exists() {
         let empty = std::fs::read_dir(dir)?.next().is_none();
         if !empty && !dir.join(MARKER).exists() {
-            bail!("{} exists and is not a demo directory; choose another --dir", dir.display());
+            bail!(
+                "{} exists and is not a demo directory; choose another --dir",
+                dir.display()
+            );
         }
         std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
     }
     std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join(MARKER), "created by tomoe demo; removed and recreated by the next run\n")?;
+    std::fs::write(
+        dir.join(MARKER),
+        "created by tomoe demo; removed and recreated by the next run\n",
+    )?;
     Ok(())
 }
 
@@ -72,7 +78,9 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             redis_proc.url()
         }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}/", listener.local_addr()?);

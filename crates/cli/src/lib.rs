@@ -68,7 +68,9 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum FilesCmd {
     /// Serve a directory over HTTP (listing in HTML/JSON, GET with Range, HEAD).
-    #[command(after_help = "Example:\n  tomoe files serve --dir /data/stacks --listen 0.0.0.0:8081")]
+    #[command(
+        after_help = "Example:\n  tomoe files serve --dir /data/stacks --listen 0.0.0.0:8081"
+    )]
     Serve {
         /// Directory to serve.
         #[arg(long)]
@@ -78,7 +80,9 @@ pub enum FilesCmd {
         listen: String,
     },
     /// Watch a directory and publish one Redis message per completed file, plus heartbeats.
-    #[command(after_help = "Example:\n  tomoe files announce --dir /data/stacks --redis redis://127.0.0.1:6379/ --base-url http://host:8081/")]
+    #[command(
+        after_help = "Example:\n  tomoe files announce --dir /data/stacks --redis redis://127.0.0.1:6379/ --base-url http://host:8081/"
+    )]
     Announce(AnnounceArgs),
 }
 
@@ -118,7 +122,9 @@ pub struct AnnounceArgs {
 #[derive(Debug, Subcommand)]
 pub enum ArchiveCmd {
     /// Run the archive daemon until SIGINT/SIGTERM.
-    #[command(after_help = "Example:\n  TOMOE_ARCHIVE_SOURCE_URL=http://host:8081/ tomoe archive run --config tomoe.toml")]
+    #[command(
+        after_help = "Example:\n  TOMOE_ARCHIVE_SOURCE_URL=http://host:8081/ tomoe archive run --config tomoe.toml"
+    )]
     Run {
         /// Serve /healthz, /metrics and /status on this address.
         #[arg(long)]
@@ -137,7 +143,9 @@ pub enum ArchiveCmd {
 #[derive(Debug, Subcommand)]
 pub enum ObslogCmd {
     /// Run SQL over the log (tables: obslog, exposures).
-    #[command(after_help = "Examples:\n  tomoe obslog sql \"SELECT exp_id, object, fps, nfits FROM exposures ORDER BY utc_start\"\n  tomoe obslog sql --format csv \"SELECT frame_id, object FROM obslog WHERE night = '2023-01-02'\" -o night.csv")]
+    #[command(
+        after_help = "Examples:\n  tomoe obslog sql \"SELECT exp_id, object, fps, nfits FROM exposures ORDER BY utc_start\"\n  tomoe obslog sql --format csv \"SELECT frame_id, object FROM obslog WHERE night = '2023-01-02'\" -o night.csv"
+    )]
     Sql {
         /// The SQL statement.
         sql: String,
@@ -149,7 +157,9 @@ pub enum ObslogCmd {
         output: Option<PathBuf>,
     },
     /// Compact nights into their final sealed Parquet file.
-    #[command(after_help = "Examples:\n  tomoe obslog seal --night 2023-01-02\n  tomoe obslog seal --finished")]
+    #[command(
+        after_help = "Examples:\n  tomoe obslog seal --night 2023-01-02\n  tomoe obslog seal --finished"
+    )]
     Seal {
         /// The night (YYYY-MM-DD).
         #[arg(long)]
@@ -166,7 +176,9 @@ pub enum ObslogCmd {
 #[derive(Debug, Subcommand)]
 pub enum SimCmd {
     /// Write simulated stacked images with Tomo-e headers.
-    #[command(after_help = "Example:\n  tomoe sim stacks --out sim/ --exposures 2 --chips 84 --width 500 --height 282")]
+    #[command(
+        after_help = "Example:\n  tomoe sim stacks --out sim/ --exposures 2 --chips 84 --width 500 --height 282"
+    )]
     Stacks(SimStacksArgs),
 }
 
@@ -236,8 +248,16 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         (false, 1) => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TOMOE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},hyper=warn,reqwest=warn,h2=warn,datafusion=warn")));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOMOE_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "{default},hyper=warn,reqwest=warn,h2=warn,datafusion=warn"
+        ))
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 /// A future that completes on SIGINT or SIGTERM.
@@ -261,7 +281,10 @@ pub async fn shutdown_signal() {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 /// Runs a parsed command line; returns the process exit code.
@@ -283,11 +306,19 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Files(FilesCmd::Announce(a)) => {
             let c = load()?.config.archive;
-            let mut ac = tomoe_archive::announce::AnnounceConfig::new(a.dir.clone(), a.redis.as_deref().unwrap_or(&c.redis_url));
+            let mut ac = tomoe_archive::announce::AnnounceConfig::new(
+                a.dir.clone(),
+                a.redis.as_deref().unwrap_or(&c.redis_url),
+            );
             ac.channel = a.channel.clone().unwrap_or(c.channel.clone());
             ac.heartbeat_channel = a.channel.unwrap_or(c.heartbeat_channel);
             ac.stream_key = a.stream;
-            ac.base_url = a.base_url.as_deref().map(url::Url::parse).transpose().context("--base-url")?;
+            ac.base_url = a
+                .base_url
+                .as_deref()
+                .map(url::Url::parse)
+                .transpose()
+                .context("--base-url")?;
             ac.heartbeat_interval = secs(a.heartbeat, "--heartbeat")?;
             ac.settle = secs(a.settle, "--settle")?;
             ac.announce_existing = a.existing;
@@ -295,8 +326,14 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             if !a.dir.is_dir() {
                 bail!("{} is not a directory", a.dir.display());
             }
-            let s = runtime()?.block_on(tomoe_archive::announce::run_announcer(ac, shutdown_signal()))?;
-            eprintln!("announced {} files, sent {} heartbeats", s.files, s.heartbeats);
+            let s = runtime()?.block_on(tomoe_archive::announce::run_announcer(
+                ac,
+                shutdown_signal(),
+            ))?;
+            eprintln!(
+                "announced {} files, sent {} heartbeats",
+                s.files, s.heartbeats
+            );
             Ok(0)
         }
         Command::Archive(ArchiveCmd::Run { status_listen }) => {
@@ -305,7 +342,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 c.status_listen = s;
             }
             let st = runtime()?.block_on(tomoe_archive::run(c, shutdown_signal()))?;
-            eprintln!("archived {} files ({} failed, {} duplicates ignored)", st.counts.archived, st.counts.failed, st.counts.duplicates);
+            eprintln!(
+                "archived {} files ({} failed, {} duplicates ignored)",
+                st.counts.archived, st.counts.failed, st.counts.duplicates
+            );
             Ok(0)
         }
         Command::Archive(ArchiveCmd::Status { json }) => {
@@ -316,12 +356,34 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
             } else {
-                println!("daemon: {}", if running { format!("running (pid {})", s.pid) } else { format!("not running (last status {age:.0} s ago)") });
-                println!("health: {}", if s.healthy && running { "healthy".to_string() } else { format!("UNHEALTHY: {}", s.problems.join("; ")) });
-                println!("heartbeat: {}", s.seconds_since_heartbeat.map(|x| format!("{x:.1} s ago")).unwrap_or_else(|| "none received".into()));
+                println!(
+                    "daemon: {}",
+                    if running {
+                        format!("running (pid {})", s.pid)
+                    } else {
+                        format!("not running (last status {age:.0} s ago)")
+                    }
+                );
+                println!(
+                    "health: {}",
+                    if s.healthy && running {
+                        "healthy".to_string()
+                    } else {
+                        format!("UNHEALTHY: {}", s.problems.join("; "))
+                    }
+                );
+                println!(
+                    "heartbeat: {}",
+                    s.seconds_since_heartbeat
+                        .map(|x| format!("{x:.1} s ago"))
+                        .unwrap_or_else(|| "none received".into())
+                );
                 let k = &s.counts;
                 println!("files: {} archived, {} failed ({} quarantined), {} duplicate notices, {} reconciled, {} recovered", k.archived, k.failed, k.quarantined, k.duplicates, k.reconciled, k.recovered);
-                println!("messages: {} notices, {} heartbeats, {} malformed; in flight {}, queued {}", k.notices, k.heartbeats, k.malformed, s.in_flight, s.queued);
+                println!(
+                    "messages: {} notices, {} heartbeats, {} malformed; in flight {}, queued {}",
+                    k.notices, k.heartbeats, k.malformed, s.in_flight, s.queued
+                );
                 for f in &s.recent_failures {
                     println!("  failed {} at {}: {}", f.name, f.at, f.reason);
                 }
@@ -340,7 +402,18 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Cfg(ConfigCmd::Check) => {
             let l = load()?;
-            eprintln!("configuration OK ({}; {} environment overrides{})", l.file.map(|f| f.display().to_string()).unwrap_or_else(|| "defaults".into()), l.env_overrides.len(), if l.env_overrides.is_empty() { String::new() } else { format!(": {}", l.env_overrides.join(", ")) });
+            eprintln!(
+                "configuration OK ({}; {} environment overrides{})",
+                l.file
+                    .map(|f| f.display().to_string())
+                    .unwrap_or_else(|| "defaults".into()),
+                l.env_overrides.len(),
+                if l.env_overrides.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", l.env_overrides.join(", "))
+                }
+            );
             print!("{}", toml::to_string_pretty(&l.config)?);
             Ok(0)
         }
@@ -358,14 +431,21 @@ fn secs(v: f64, what: &str) -> anyhow::Result<Duration> {
 fn obslog(cmd: ObslogCmd, root: &Path) -> anyhow::Result<i32> {
     let log = ObsLog::open(root)?;
     match cmd {
-        ObslogCmd::Sql { sql, format, output } => {
+        ObslogCmd::Sql {
+            sql,
+            format,
+            output,
+        } => {
             let (schema, batches) = runtime()?.block_on(async {
                 let q = ObsLogQuery::new(&log).await?;
                 q.sql(&sql).await
             })?;
             match output {
                 Some(p) => {
-                    let mut f = std::io::BufWriter::new(std::fs::File::create(&p).with_context(|| format!("cannot create {}", p.display()))?);
+                    let mut f = std::io::BufWriter::new(
+                        std::fs::File::create(&p)
+                            .with_context(|| format!("cannot create {}", p.display()))?,
+                    );
                     write_batches(&mut f, &schema, &batches, format)?;
                     f.flush()?;
                 }
@@ -384,7 +464,11 @@ fn obslog(cmd: ObslogCmd, root: &Path) -> anyhow::Result<i32> {
                 (Some(n), _) => vec![tomoe_core::CivilDate::parse(&n).map_err(anyhow::Error::msg)?],
                 (None, true) => {
                     let tonight = tomoe_core::UtcMicros::now().observing_night();
-                    log.nights()?.into_iter().filter(|n| n.night < tonight && !n.sealed).map(|n| n.night).collect()
+                    log.nights()?
+                        .into_iter()
+                        .filter(|n| n.night < tonight && !n.sealed)
+                        .map(|n| n.night)
+                        .collect()
                 }
                 (None, false) => bail!("say which night: --night YYYY-MM-DD, or --finished"),
             };
@@ -393,15 +477,27 @@ fn obslog(cmd: ObslogCmd, root: &Path) -> anyhow::Result<i32> {
                 if r.already_sealed {
                     println!("{n}: already sealed");
                 } else {
-                    println!("{n}: sealed {} rows from {} files ({} duplicates dropped)", r.rows, r.parts_in, r.duplicates_dropped);
+                    println!(
+                        "{n}: sealed {} rows from {} files ({} duplicates dropped)",
+                        r.rows, r.parts_in, r.duplicates_dropped
+                    );
                 }
             }
             Ok(0)
         }
         ObslogCmd::Nights => {
-            println!("{:<12} {:>6} {:>8} {:>12}", "night", "files", "state", "bytes");
+            println!(
+                "{:<12} {:>6} {:>8} {:>12}",
+                "night", "files", "state", "bytes"
+            );
             for n in log.nights()? {
-                println!("{:<12} {:>6} {:>8} {:>12}", n.night.to_string(), n.files, if n.sealed { "sealed" } else { "open" }, n.bytes);
+                println!(
+                    "{:<12} {:>6} {:>8} {:>12}",
+                    n.night.to_string(),
+                    n.files,
+                    if n.sealed { "sealed" } else { "open" },
+                    n.bytes
+                );
             }
             Ok(0)
         }
@@ -413,26 +509,65 @@ fn sim_stacks(a: SimStacksArgs) -> anyhow::Result<()> {
         Some(s) => tomoe_core::UtcMicros::parse_iso(s).map_err(anyhow::Error::msg)?,
         None => tomoe_core::UtcMicros::now(),
     };
-    let sim = tomoe_sim::StackSim { exposures: a.exposures, chips: a.chips, width: a.width, height: a.height, fps: a.fps, frames: a.frames, start, first_exp_id: a.exp_id, seed: a.seed, ..Default::default() };
+    let sim = tomoe_sim::StackSim {
+        exposures: a.exposures,
+        chips: a.chips,
+        width: a.width,
+        height: a.height,
+        fps: a.fps,
+        frames: a.frames,
+        start,
+        first_exp_id: a.exp_id,
+        seed: a.seed,
+        ..Default::default()
+    };
     let total = (a.exposures * a.chips) as u64;
-    let bar = indicatif::ProgressBar::new(total).with_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} stacks {elapsed_precise} eta {eta}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    let bar = indicatif::ProgressBar::new(total).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} stacks {elapsed_precise} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     let files = tomoe_sim::simulate_stacks(&sim, &a.out, |_| bar.inc(1))?;
     bar.finish_and_clear();
     let bytes: u64 = files.iter().map(|f| f.size).sum();
-    eprintln!("wrote {} stacks ({:.1} MB) to {}", files.len(), bytes as f64 / 1e6, a.out.display());
+    eprintln!(
+        "wrote {} stacks ({:.1} MB) to {}",
+        files.len(),
+        bytes as f64 / 1e6,
+        a.out.display()
+    );
     Ok(())
 }
 
 fn fits_header(file: &Path, json: bool) -> anyhow::Result<()> {
     let name = file.file_name().map(|n| n.to_string_lossy().to_string());
     let (header, verified) = if file.extension().is_some_and(|e| e == "hdr") {
-        (tomoe_fits::Header::from_text(&std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?), None)
+        (
+            tomoe_fits::Header::from_text(
+                &std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read {}", file.display()))?,
+            ),
+            None,
+        )
     } else {
         match tomoe_fits::verify_file(file) {
             Ok(l) => {
                 let hdus = l.hdus.len();
-                let sums = l.hdus.iter().filter(|h| h.datasum_verified == Some(true) || h.checksum_verified == Some(true)).count();
-                (l.primary, Some(format!("structure OK: {hdus} HDU(s), {} bytes, checksums verified in {sums}", l.size)))
+                let sums = l
+                    .hdus
+                    .iter()
+                    .filter(|h| {
+                        h.datasum_verified == Some(true) || h.checksum_verified == Some(true)
+                    })
+                    .count();
+                (
+                    l.primary,
+                    Some(format!(
+                        "structure OK: {hdus} HDU(s), {} bytes, checksums verified in {sums}",
+                        l.size
+                    )),
+                )
             }
             Err(e) => {
                 let h = tomoe_fits::structure::read_primary_header(file)?;
@@ -457,9 +592,24 @@ fn fits_header(file: &Path, json: bool) -> anyhow::Result<()> {
         print!("{}", header.to_text());
         println!("END");
         println!();
-        println!("frame id   {}", t.frame_id.map(|f| f.to_string()).unwrap_or_else(|| "-".into()));
-        println!("exposure   {} det {}  night {}", t.exp_id.map(|e| e.to_string()).unwrap_or_default(), t.det_id.map(|e| e.to_string()).unwrap_or_default(), t.observing_night().map(|n| n.to_string()).unwrap_or_default());
-        println!("start      {}", t.utc_start.map(|u| u.to_iso()).unwrap_or_default());
+        println!(
+            "frame id   {}",
+            t.frame_id
+                .map(|f| f.to_string())
+                .unwrap_or_else(|| "-".into())
+        );
+        println!(
+            "exposure   {} det {}  night {}",
+            t.exp_id.map(|e| e.to_string()).unwrap_or_default(),
+            t.det_id.map(|e| e.to_string()).unwrap_or_default(),
+            t.observing_night()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        );
+        println!(
+            "start      {}",
+            t.utc_start.map(|u| u.to_iso()).unwrap_or_default()
+        );
         println!("frames     {:?} at {:?} Hz", t.n_frames, t.data_fps);
         for w in &t.warnings {
             println!("warning    {w}");

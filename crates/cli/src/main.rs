@@ -5,7 +5,8 @@ use clap::Parser;
 fn main() {
     let cli = tomoe_cli::Cli::parse();
     // The demo draws progress bars: per-file logs only with -v.
-    let quiet = cli.quiet || (matches!(cli.command, tomoe_cli::Command::Demo(_)) && cli.verbose == 0);
+    let quiet =
+        cli.quiet || (matches!(cli.command, tomoe_cli::Command::Demo(_)) && cli.verbose == 0);
     tomoe_cli::init_logging(cli.verbose, quiet);
     let code = match tomoe_cli::run(cli) {
         Ok(code) => code,

@@ -13,7 +13,10 @@ pub struct AngleParseError {
 
 /// Parses `[±]a:b:c[.d]` (also space separated) into `(sign, a, b, c)` with `b, c < 60`.
 fn parse_sexagesimal(text: &str) -> Result<(f64, f64, f64, f64), AngleParseError> {
-    let err = |reason| AngleParseError { text: text.to_string(), reason };
+    let err = |reason| AngleParseError {
+        text: text.to_string(),
+        reason,
+    };
     let t = text.trim();
     let (sign, body) = match t.as_bytes().first() {
         Some(b'-') => (-1.0, &t[1..]),
@@ -45,7 +48,10 @@ fn parse_sexagesimal(text: &str) -> Result<(f64, f64, f64, f64), AngleParseError
 pub fn parse_ra_hms_deg(text: &str) -> Result<f64, AngleParseError> {
     let (sign, h, m, s) = parse_sexagesimal(text)?;
     if sign < 0.0 || text.trim().starts_with('+') || h >= 24.0 {
-        return Err(AngleParseError { text: text.to_string(), reason: "RA hours must be in [0, 24)" });
+        return Err(AngleParseError {
+            text: text.to_string(),
+            reason: "RA hours must be in [0, 24)",
+        });
     }
     Ok((h + m / 60.0 + s / 3600.0) * 15.0)
 }

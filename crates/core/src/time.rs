@@ -78,12 +78,19 @@ impl CivilDate {
         let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
         let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
         let year = (y + i64::from(m <= 2)) as i32;
-        Self { year, month: m, day: d }
+        Self {
+            year,
+            month: m,
+            day: d,
+        }
     }
 
     /// Parses `YYYY-MM-DD` or `YYYYMMDD`.
     pub fn parse(text: &str) -> Result<Self, TimeParseError> {
-        let err = |reason| TimeParseError { text: text.to_string(), reason };
+        let err = |reason| TimeParseError {
+            text: text.to_string(),
+            reason,
+        };
         let t = text.trim();
         let (y, m, d) = if t.len() == 10 && t.as_bytes()[4] == b'-' && t.as_bytes()[7] == b'-' {
             (&t[0..4], &t[5..7], &t[8..10])
@@ -148,7 +155,9 @@ pub struct UtcMicros(pub i64);
 impl UtcMicros {
     /// The system clock now.
     pub fn now() -> Self {
-        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         Self(d.as_micros() as i64)
     }
 
@@ -161,7 +170,10 @@ impl UtcMicros {
     /// accepted). Fractions beyond microseconds are rounded to the nearest microsecond.
     /// A date alone (`YYYY-MM-DD`) means midnight.
     pub fn parse_iso(text: &str) -> Result<Self, TimeParseError> {
-        let err = |reason| TimeParseError { text: text.to_string(), reason };
+        let err = |reason| TimeParseError {
+            text: text.to_string(),
+            reason,
+        };
         let t = text.trim().trim_end_matches('Z');
         if t.len() == 10 {
             return Ok(Self::from_date(CivilDate::parse(t)?));
@@ -297,7 +309,10 @@ mod tests {
         for z in [-800_000i64, -1, 0, 1, 10_957, 19_359, 2_932_896] {
             assert_eq!(CivilDate::from_days_since_epoch(z).days_since_epoch(), z);
         }
-        assert_eq!(CivilDate::from_days_since_epoch(0).to_string(), "1970-01-01");
+        assert_eq!(
+            CivilDate::from_days_since_epoch(0).to_string(),
+            "1970-01-01"
+        );
     }
 
     #[test]
@@ -325,7 +340,12 @@ mod tests {
 
     #[test]
     fn observing_night_boundary_is_local_noon() {
-        let night = |s| UtcMicros::parse_iso(s).unwrap().observing_night().to_string();
+        let night = |s| {
+            UtcMicros::parse_iso(s)
+                .unwrap()
+                .observing_night()
+                .to_string()
+        };
         assert_eq!(night("2023-01-02T09:48:14"), "2023-01-02"); // 18:48 JST
         assert_eq!(night("2023-01-02T20:00:00"), "2023-01-02"); // 05:00 JST next day
         assert_eq!(night("2023-01-03T02:59:59.999999"), "2023-01-02"); // 11:59:59 JST

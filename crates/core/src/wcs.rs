@@ -22,7 +22,9 @@ pub enum WcsError {
     #[error("WCS keyword {0} is missing")]
     Missing(String),
     /// The projection is not one this module implements.
-    #[error("unsupported WCS projection CTYPE1={0:?} CTYPE2={1:?} (supported: RA---TAN, RA---TAN-SIP)")]
+    #[error(
+        "unsupported WCS projection CTYPE1={0:?} CTYPE2={1:?} (supported: RA---TAN, RA---TAN-SIP)"
+    )]
     Unsupported(String, String),
     /// The linear transformation cannot be inverted.
     #[error("WCS CD matrix is singular")]
@@ -47,7 +49,9 @@ pub struct Sip {
 }
 
 fn poly(c: &[(u32, u32, f64)], u: f64, v: f64) -> f64 {
-    c.iter().map(|&(p, q, k)| k * u.powi(p as i32) * v.powi(q as i32)).sum()
+    c.iter()
+        .map(|&(p, q, k)| k * u.powi(p as i32) * v.powi(q as i32))
+        .sum()
 }
 
 fn poly_du(c: &[(u32, u32, f64)], u: f64, v: f64) -> f64 {
@@ -80,13 +84,27 @@ pub struct Wcs {
 
 impl Wcs {
     /// Builds a TAN WCS with optional SIP distortion.
-    pub fn new(crpix: [f64; 2], crval: [f64; 2], cd: [[f64; 2]; 2], sip: Option<Sip>) -> Result<Self, WcsError> {
+    pub fn new(
+        crpix: [f64; 2],
+        crval: [f64; 2],
+        cd: [[f64; 2]; 2],
+        sip: Option<Sip>,
+    ) -> Result<Self, WcsError> {
         let det = cd[0][0] * cd[1][1] - cd[0][1] * cd[1][0];
         if det == 0.0 || !det.is_finite() {
             return Err(WcsError::Singular);
         }
-        let cd_inv = [[cd[1][1] / det, -cd[0][1] / det], [-cd[1][0] / det, cd[0][0] / det]];
-        Ok(Self { crpix, crval, cd, sip, cd_inv })
+        let cd_inv = [
+            [cd[1][1] / det, -cd[0][1] / det],
+            [-cd[1][0] / det, cd[0][0] / det],
+        ];
+        Ok(Self {
+            crpix,
+            crval,
+            cd,
+            sip,
+            cd_inv,
+        })
     }
 
     /// Builds a WCS from header keywords through a lookup: `num(key)` returns a numeric card,
@@ -96,9 +114,14 @@ impl Wcs {
         num: impl Fn(&str) -> Option<f64>,
         text: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<Self>, WcsError> {
-        let Some(ctype1) = text("CTYPE1") else { return Ok(None) };
+        let Some(ctype1) = text("CTYPE1") else {
+            return Ok(None);
+        };
         let ctype2 = text("CTYPE2").unwrap_or_default();
-        let (c1, c2) = (ctype1.trim().to_ascii_uppercase(), ctype2.trim().to_ascii_uppercase());
+        let (c1, c2) = (
+            ctype1.trim().to_ascii_uppercase(),
+            ctype2.trim().to_ascii_uppercase(),
+        );
         let has_sip = match (c1.as_str(), c2.as_str()) {
             ("RA---TAN", "DEC--TAN") => false,
             ("RA---TAN-SIP", "DEC--TAN-SIP") => true,
@@ -113,11 +136,16 @@ impl Wcs {
         } else {
             let pc = |k: &str, d: f64| num(k).unwrap_or(d);
             let (d1, d2) = (req("CDELT1")?, req("CDELT2")?);
-            [[pc("PC1_1", 1.0) * d1, pc("PC1_2", 0.0) * d1], [pc("PC2_1", 0.0) * d2, pc("PC2_2", 1.0) * d2]]
+            [
+                [pc("PC1_1", 1.0) * d1, pc("PC1_2", 0.0) * d1],
+                [pc("PC2_1", 0.0) * d2, pc("PC2_2", 1.0) * d2],
+            ]
         };
         let sip = if has_sip {
             let coeffs = |name: &str| -> (usize, Vec<(u32, u32, f64)>) {
-                let order = num(&format!("{name}_ORDER")).map(|o| o as usize).unwrap_or(0);
+                let order = num(&format!("{name}_ORDER"))
+                    .map(|o| o as usize)
+                    .unwrap_or(0);
                 let mut c = Vec::new();
                 for p in 0..=order as u32 {
                     for q in 0..=(order as u32 - p) {
@@ -134,7 +162,14 @@ impl Wcs {
             let (b_order, b) = coeffs("B");
             let (_, ap) = coeffs("AP");
             let (_, bp) = coeffs("BP");
-            Some(Sip { a_order, b_order, a, b, ap, bp })
+            Some(Sip {
+                a_order,
+                b_order,
+                a,
+                b,
+                ap,
+                bp,
+            })
         } else {
             None
         };
@@ -246,11 +281,25 @@ mod tests {
             ap: vec![],
             bp: vec![],
         };
-        let w = Wcs::new([1000.5, 564.5], [359.9, -89.5], [[-s, 1e-6], [2e-6, s]], Some(sip)).unwrap();
-        for &(x, y) in &[(1.0, 1.0), (2000.0, 1128.0), (1500.3, 20.7), (1000.5, 564.5)] {
+        let w = Wcs::new(
+            [1000.5, 564.5],
+            [359.9, -89.5],
+            [[-s, 1e-6], [2e-6, s]],
+            Some(sip),
+        )
+        .unwrap();
+        for &(x, y) in &[
+            (1.0, 1.0),
+            (2000.0, 1128.0),
+            (1500.3, 20.7),
+            (1000.5, 564.5),
+        ] {
             let (ra, dec) = w.pix_to_sky(x, y);
             let (x2, y2) = w.sky_to_pix(ra, dec).unwrap();
-            assert!((x - x2).abs() < 1e-8 && (y - y2).abs() < 1e-8, "{x},{y} -> {x2},{y2}");
+            assert!(
+                (x - x2).abs() < 1e-8 && (y - y2).abs() < 1e-8,
+                "{x},{y} -> {x2},{y2}"
+            );
         }
     }
 

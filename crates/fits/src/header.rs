@@ -88,7 +88,11 @@ impl Card {
             return Card {
                 keyword: upper,
                 value: None,
-                comment: if text.is_empty() { None } else { Some(text.trim_start().to_string()) },
+                comment: if text.is_empty() {
+                    None
+                } else {
+                    Some(text.trim_start().to_string())
+                },
                 raw,
             };
         }
@@ -96,14 +100,29 @@ impl Card {
             if let Some(eq) = raw[8..].find('=') {
                 let keyword = raw[8..8 + eq].trim().to_ascii_uppercase();
                 let (value, comment) = parse_value_field(&raw[8 + eq + 1..]);
-                return Card { keyword, value, comment, raw };
+                return Card {
+                    keyword,
+                    value,
+                    comment,
+                    raw,
+                };
             }
         }
         if &raw[8..10] == "= " || (&raw[8..9] == "=" && raw.len() > 9) {
             let (value, comment) = parse_value_field(&raw[10.min(raw.len())..]);
-            return Card { keyword: upper, value, comment, raw };
+            return Card {
+                keyword: upper,
+                value,
+                comment,
+                raw,
+            };
         }
-        Card { keyword: upper, value: None, comment: Some(raw[8..].trim().to_string()), raw }
+        Card {
+            keyword: upper,
+            value: None,
+            comment: Some(raw[8..].trim().to_string()),
+            raw,
+        }
     }
 
     /// A fixed-format string card (`KEY     = 'value'  / comment`).
@@ -114,7 +133,11 @@ impl Card {
 
     /// A fixed-format logical card.
     pub fn logical(key: &str, value: bool, comment: &str) -> Card {
-        Self::format(key, &format!("{:>20}", if value { "T" } else { "F" }), comment)
+        Self::format(
+            key,
+            &format!("{:>20}", if value { "T" } else { "F" }),
+            comment,
+        )
     }
 
     /// A fixed-format integer card.
@@ -165,7 +188,10 @@ fn parse_value_field(field: &str) -> (Option<Value>, Option<String>) {
             }
         }
         let after = end.map(|e| &rest[e..]).unwrap_or("");
-        let comment = after.trim_start().strip_prefix('/').map(|c| c.trim().to_string());
+        let comment = after
+            .trim_start()
+            .strip_prefix('/')
+            .map(|c| c.trim().to_string());
         return (Some(Value::Str(s.trim_end().to_string())), comment);
     }
     let (v, comment) = match t.find('/') {
@@ -215,7 +241,12 @@ impl Header {
             let text = std::str::from_utf8(chunk).map_err(|_| HeaderError::NonAscii { index })?;
             if text.starts_with("END") && text[3..].trim().is_empty() {
                 let used = (index + 1) * CARD;
-                return Ok((Header { cards: merge_continue(cards) }, used.div_ceil(BLOCK) * BLOCK));
+                return Ok((
+                    Header {
+                        cards: merge_continue(cards),
+                    },
+                    used.div_ceil(BLOCK) * BLOCK,
+                ));
             }
             cards.push(Card::parse(text));
         }
@@ -231,12 +262,16 @@ impl Header {
             .take_while(|l| !(l.starts_with("END") && l[3..].trim().is_empty()))
             .map(Card::parse)
             .collect();
-        Header { cards: merge_continue(cards) }
+        Header {
+            cards: merge_continue(cards),
+        }
     }
 
     /// The first card with this keyword.
     pub fn card(&self, key: &str) -> Option<&Card> {
-        self.cards.iter().find(|c| c.keyword == key && c.value.is_some())
+        self.cards
+            .iter()
+            .find(|c| c.keyword == key && c.value.is_some())
     }
 
     /// The value of a keyword.
@@ -287,7 +322,10 @@ impl Header {
             None => Err(HeaderError::Missing(key.to_string())),
             Some(_) => self.get_i64(key).ok_or_else(|| HeaderError::BadValue {
                 key: key.to_string(),
-                raw: self.card(key).map(|c| c.raw.trim_end().to_string()).unwrap_or_default(),
+                raw: self
+                    .card(key)
+                    .map(|c| c.raw.trim_end().to_string())
+                    .unwrap_or_default(),
                 expected: "an integer",
             }),
         }
@@ -331,7 +369,12 @@ fn merge_continue(cards: Vec<Card>) -> Vec<Card> {
     let mut out: Vec<Card> = Vec::with_capacity(cards.len());
     for card in cards {
         if card.keyword == "CONTINUE" {
-            if let Some(Card { value: Some(Value::Str(s)), raw, .. }) = out.last_mut() {
+            if let Some(Card {
+                value: Some(Value::Str(s)),
+                raw,
+                ..
+            }) = out.last_mut()
+            {
                 if s.ends_with('&') {
                     let (v, _) = parse_value_field(&card.raw[8..]);
                     if let Some(Value::Str(more)) = v {
@@ -358,14 +401,20 @@ mod tests {
         let c = Card::parse("COMMENT = '---------- OBSERVATION SECTION'");
         assert_eq!(c.keyword, "COMMENT");
         assert_eq!(c.value, None);
-        assert_eq!(c.comment.as_deref(), Some("= '---------- OBSERVATION SECTION'"));
+        assert_eq!(
+            c.comment.as_deref(),
+            Some("= '---------- OBSERVATION SECTION'")
+        );
     }
 
     #[test]
     fn unpadded_strings_quotes_and_comments() {
         let c = Card::parse("TIMESYS = 'UTC'                / time system used in the header.");
         assert_eq!(c.value, Some(Value::Str("UTC".into())));
-        assert_eq!(c.comment.as_deref(), Some("time system used in the header."));
+        assert_eq!(
+            c.comment.as_deref(),
+            Some("time system used in the header.")
+        );
         let c = Card::parse("OBSERVER= 'O''Brien / x'      / slash inside");
         assert_eq!(c.value, Some(Value::Str("O'Brien / x".into())));
         assert_eq!(c.comment.as_deref(), Some("slash inside"));
@@ -379,10 +428,20 @@ mod tests {
             ("X       =              1.5D-03", 1.5e-3),
             ("EXPTIME =            59.988480 / [s] total", 59.98848),
         ] {
-            assert_eq!(Card::parse(s).value.and_then(|v| v.as_f64()), Some(v), "{s}");
+            assert_eq!(
+                Card::parse(s).value.and_then(|v| v.as_f64()),
+                Some(v),
+                "{s}"
+            );
         }
-        assert_eq!(Card::parse("NAXIS1  =                 2000").value, Some(Value::Int(2000)));
-        assert_eq!(Card::parse("EXTEND  =                    T").value, Some(Value::Bool(true)));
+        assert_eq!(
+            Card::parse("NAXIS1  =                 2000").value,
+            Some(Value::Int(2000))
+        );
+        assert_eq!(
+            Card::parse("EXTEND  =                    T").value,
+            Some(Value::Bool(true))
+        );
     }
 
     #[test]
@@ -390,7 +449,12 @@ mod tests {
         let mut h = Header::default();
         h.push(Card::logical("SIMPLE", true, "conforms to FITS standard"));
         h.push(Card::string("OBJECT", "J0305+2216_dith1", "object name"));
-        h.push(Card::float("EXPTIME", 5.998848, 10, "[s] total exposure time"));
+        h.push(Card::float(
+            "EXPTIME",
+            5.998848,
+            10,
+            "[s] total exposure time",
+        ));
         let bytes = h.to_bytes();
         assert_eq!(bytes.len(), BLOCK);
         let (h2, len) = Header::parse(&bytes).unwrap();
@@ -405,9 +469,15 @@ mod tests {
     fn fixed_format_matches_tomoe_layout() {
         // Column layout of the real sample: strings start in column 11, numbers end in 30.
         let c = Card::string("OBJECT", "J0322+5925_dith1", "object name");
-        assert_eq!(c.raw.trim_end(), "OBJECT  = 'J0322+5925_dith1'   / object name");
+        assert_eq!(
+            c.raw.trim_end(),
+            "OBJECT  = 'J0322+5925_dith1'   / object name"
+        );
         let c = Card::float("TFRAME", 0.5, 10, "[s] frame interval in seconds");
-        assert_eq!(c.raw.trim_end(), "TFRAME  =         0.5000000000 / [s] frame interval in seconds");
+        assert_eq!(
+            c.raw.trim_end(),
+            "TFRAME  =         0.5000000000 / [s] frame interval in seconds"
+        );
     }
 
     #[test]
@@ -420,6 +490,9 @@ mod tests {
     fn non_ascii_is_an_error() {
         let mut bytes = vec![b' '; BLOCK];
         bytes[5] = 0xff;
-        assert_eq!(Header::parse(&bytes).unwrap_err(), HeaderError::NonAscii { index: 0 });
+        assert_eq!(
+            Header::parse(&bytes).unwrap_err(),
+            HeaderError::NonAscii { index: 0 }
+        );
     }
 }

@@ -12,6 +12,9 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+/// The first 30 bytes of every FITS file.
+const SIMPLE_T: &[u8] = b"SIMPLE  =                    T";
+
 /// Largest header accepted, in 2880-byte blocks (≈ 36 000 cards).
 const MAX_HEADER_BLOCKS: usize = 1000;
 
@@ -84,7 +87,14 @@ impl StructureError {
     /// True when the bytes may still be arriving (a shorter file than the structure needs):
     /// a retry of the download can help. Other errors are properties of the bytes.
     pub fn is_truncation(&self) -> bool {
-        matches!(self, StructureError::Truncated { .. } | StructureError::Header { source: HeaderError::NoEnd { .. }, .. })
+        matches!(
+            self,
+            StructureError::Truncated { .. }
+                | StructureError::Header {
+                    source: HeaderError::NoEnd { .. },
+                    ..
+                }
+        )
     }
 }
 
@@ -124,11 +134,19 @@ pub struct FitsLayout {
 pub fn data_len(h: &Header) -> Result<u64, HeaderError> {
     let bitpix = h.require_i64("BITPIX")?;
     if ![8, 16, 32, 64, -32, -64].contains(&bitpix) {
-        return Err(HeaderError::BadValue { key: "BITPIX".into(), raw: bitpix.to_string(), expected: "8, 16, 32, 64, -32 or -64" });
+        return Err(HeaderError::BadValue {
+            key: "BITPIX".into(),
+            raw: bitpix.to_string(),
+            expected: "8, 16, 32, 64, -32 or -64",
+        });
     }
     let naxis = h.require_i64("NAXIS")?;
     if !(0..=999).contains(&naxis) {
-        return Err(HeaderError::BadValue { key: "NAXIS".into(), raw: naxis.to_string(), expected: "0..=999" });
+        return Err(HeaderError::BadValue {
+            key: "NAXIS".into(),
+            raw: naxis.to_string(),
+            expected: "0..=999",
+        });
     }
     if naxis == 0 {
         return Ok(0);
@@ -139,18 +157,30 @@ pub fn data_len(h: &Header) -> Result<u64, HeaderError> {
         let key = format!("NAXIS{i}");
         let v = h.require_i64(&key)?;
         if v < 0 {
-            return Err(HeaderError::BadValue { key, raw: v.to_string(), expected: "a non-negative integer" });
+            return Err(HeaderError::BadValue {
+                key,
+                raw: v.to_string(),
+                expected: "a non-negative integer",
+            });
         }
         if i == 1 && v == 0 && h.get_bool("GROUPS") == Some(true) {
             random_groups = true;
             continue;
         }
-        n = n.checked_mul(v as u64).ok_or(HeaderError::BadValue { key, raw: v.to_string(), expected: "a size that fits in 64 bits" })?;
+        n = n.checked_mul(v as u64).ok_or(HeaderError::BadValue {
+            key,
+            raw: v.to_string(),
+            expected: "a size that fits in 64 bits",
+        })?;
     }
     let pcount = h.get_i64("PCOUNT").unwrap_or(0).max(0) as u64;
     let gcount = h.get_i64("GCOUNT").unwrap_or(1).max(0) as u64;
     let is_ext = h.cards.first().is_some_and(|c| c.keyword == "XTENSION");
-    let words = if is_ext || random_groups { gcount * (pcount + n) } else { n };
+    let words = if is_ext || random_groups {
+        gcount * (pcount + n)
+    } else {
+        n
+    };
     Ok(words * (bitpix.unsigned_abs() / 8))
 }
 
@@ -194,7 +224,10 @@ impl OnesComplementSum {
 
 /// Verifies a whole FITS file; see the module docs.
 pub fn verify_file(path: &Path) -> Result<FitsLayout, StructureError> {
-    let io_err = |source| StructureError::Io { path: path.to_path_buf(), source };
+    let io_err = |source| StructureError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut f = File::open(path).map_err(io_err)?;
     let size = f.metadata().map_err(io_err)?.len();
     let mut hdus = Vec::new();
@@ -207,36 +240,73 @@ pub fn verify_file(path: &Path) -> Result<FitsLayout, StructureError> {
         let mut hbytes = Vec::with_capacity(BLOCK);
         let parsed = loop {
             if hbytes.len() >= MAX_HEADER_BLOCKS * BLOCK {
-                return Err(StructureError::Header { path: path.into(), hdu, source: HeaderError::NoEnd { bytes: hbytes.len() } });
+                return Err(StructureError::Header {
+                    path: path.into(),
+                    hdu,
+                    source: HeaderError::NoEnd {
+                        bytes: hbytes.len(),
+                    },
+                });
             }
             let mut block = [0u8; BLOCK];
-            match read_full(&mut f, &mut block).map_err(io_err)? {
+            let got = read_full(&mut f, &mut block).map_err(io_err)?;
+            if hdu == 0 && hbytes.is_empty() {
+                let n = got.min(SIMPLE_T.len());
+                if n == 0 || block[..n] != SIMPLE_T[..n] {
+                    return Err(StructureError::NotFits { path: path.into() });
+                }
+            }
+            match got {
                 BLOCK => {}
-                got => {
+                _ => {
                     if hdu > 0 && hbytes.is_empty() && got == 0 {
                         break None;
                     }
-                    return Err(StructureError::Truncated { path: path.into(), hdu, expected: offset + (hbytes.len() + BLOCK) as u64, actual: size });
+                    return Err(StructureError::Truncated {
+                        path: path.into(),
+                        hdu,
+                        expected: offset + (hbytes.len() + BLOCK) as u64,
+                        actual: size,
+                    });
                 }
             }
-            if hdu == 0 && hbytes.is_empty() && !block.starts_with(b"SIMPLE  =                    T") {
-                return Err(StructureError::NotFits { path: path.into() });
-            }
             if hdu > 0 && hbytes.is_empty() && !block.starts_with(b"XTENSION") {
-                return Err(StructureError::TrailingBytes { path: path.into(), offset, extra: size - offset });
+                return Err(StructureError::TrailingBytes {
+                    path: path.into(),
+                    offset,
+                    extra: size - offset,
+                });
             }
             hbytes.extend_from_slice(&block);
-            if block.chunks(CARD).any(|c| c.starts_with(b"END") && c[3..].iter().all(|&b| b == b' ')) {
-                let (h, len) = Header::parse(&hbytes).map_err(|source| StructureError::Header { path: path.into(), hdu, source })?;
+            if block
+                .chunks(CARD)
+                .any(|c| c.starts_with(b"END") && c[3..].iter().all(|&b| b == b' '))
+            {
+                let (h, len) = Header::parse(&hbytes).map_err(|source| StructureError::Header {
+                    path: path.into(),
+                    hdu,
+                    source,
+                })?;
                 break Some((h, len));
             }
         };
-        let Some((header, header_len)) = parsed else { break };
-        let dlen = data_len(&header).map_err(|source| StructureError::Header { path: path.into(), hdu, source })?;
+        let Some((header, header_len)) = parsed else {
+            break;
+        };
+        let dlen = data_len(&header).map_err(|source| StructureError::Header {
+            path: path.into(),
+            hdu,
+            source,
+        })?;
         let padded = dlen.div_ceil(BLOCK as u64) * BLOCK as u64;
         let end = offset + header_len as u64 + padded;
         if end > size {
-            return Err(StructureError::Truncated { path: path.into(), hdu, expected: end, actual: size });
+            return Err(StructureError::Truncated {
+                path: path.into(),
+                hdu,
+                expected: end,
+                actual: size,
+            });
         }
         let want_datasum = header.get_str("DATASUM");
         let want_checksum = header.get_str("CHECKSUM");
@@ -254,7 +324,13 @@ pub fn verify_file(path: &Path) -> Result<FitsLayout, StructureError> {
             if let Some(stored) = want_datasum {
                 let ok = stored.trim().parse::<u64>().ok() == Some(u64::from(data_sum));
                 if !ok {
-                    return Err(StructureError::Checksum { path: path.into(), hdu, keyword: "DATASUM", stored, computed: data_sum.to_string() });
+                    return Err(StructureError::Checksum {
+                        path: path.into(),
+                        hdu,
+                        keyword: "DATASUM",
+                        stored,
+                        computed: data_sum.to_string(),
+                    });
                 }
                 datasum_verified = Some(true);
             }
@@ -263,7 +339,13 @@ pub fn verify_file(path: &Path) -> Result<FitsLayout, StructureError> {
                 hacc.update(&hbytes[..header_len]);
                 let total = OnesComplementSum::add(hacc.value(), data_sum);
                 if total != 0xffff_ffff && total != 0 {
-                    return Err(StructureError::Checksum { path: path.into(), hdu, keyword: "CHECKSUM", stored, computed: format!("{total:#010x} (should be 0xffffffff)") });
+                    return Err(StructureError::Checksum {
+                        path: path.into(),
+                        hdu,
+                        keyword: "CHECKSUM",
+                        stored,
+                        computed: format!("{total:#010x} (should be 0xffffffff)"),
+                    });
                 }
                 checksum_verified = Some(true);
             }
@@ -272,7 +354,9 @@ pub fn verify_file(path: &Path) -> Result<FitsLayout, StructureError> {
         }
         // Header blocks were read past header_len only if END fell mid-read: never, we stop at the block.
         let naxis = header.get_i64("NAXIS").unwrap_or(0);
-        let naxes = (1..=naxis).filter_map(|i| header.get_i64(&format!("NAXIS{i}"))).collect();
+        let naxes = (1..=naxis)
+            .filter_map(|i| header.get_i64(&format!("NAXIS{i}")))
+            .collect();
         hdus.push(HduInfo {
             offset,
             header_len: header_len as u64,
@@ -289,26 +373,49 @@ pub fn verify_file(path: &Path) -> Result<FitsLayout, StructureError> {
         offset = end;
     }
     let primary = primary.ok_or(StructureError::NotFits { path: path.into() })?;
-    Ok(FitsLayout { size, hdus, primary })
+    Ok(FitsLayout {
+        size,
+        hdus,
+        primary,
+    })
 }
 
 /// Reads the primary header only (cheap: stops at `END`).
 pub fn read_primary_header(path: &Path) -> Result<Header, StructureError> {
-    let io_err = |source| StructureError::Io { path: path.to_path_buf(), source };
+    let io_err = |source| StructureError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut f = File::open(path).map_err(io_err)?;
     let mut bytes = Vec::new();
     loop {
         let mut block = [0u8; BLOCK];
         let got = read_full(&mut f, &mut block).map_err(io_err)?;
         if got < BLOCK {
-            return Err(StructureError::Header { path: path.into(), hdu: 0, source: HeaderError::NoEnd { bytes: bytes.len() + got } });
+            return Err(StructureError::Header {
+                path: path.into(),
+                hdu: 0,
+                source: HeaderError::NoEnd {
+                    bytes: bytes.len() + got,
+                },
+            });
         }
         if bytes.is_empty() && !block.starts_with(b"SIMPLE") {
             return Err(StructureError::NotFits { path: path.into() });
         }
         bytes.extend_from_slice(&block);
-        if block.chunks(CARD).any(|c| c.starts_with(b"END") && c[3..].iter().all(|&b| b == b' ')) || bytes.len() >= MAX_HEADER_BLOCKS * BLOCK {
-            return Header::parse(&bytes).map(|(h, _)| h).map_err(|source| StructureError::Header { path: path.into(), hdu: 0, source });
+        if block
+            .chunks(CARD)
+            .any(|c| c.starts_with(b"END") && c[3..].iter().all(|&b| b == b' '))
+            || bytes.len() >= MAX_HEADER_BLOCKS * BLOCK
+        {
+            return Header::parse(&bytes).map(|(h, _)| h).map_err(|source| {
+                StructureError::Header {
+                    path: path.into(),
+                    hdu: 0,
+                    source,
+                }
+            });
         }
     }
 }

@@ -59,7 +59,14 @@ impl FrameId {
 
 impl std::fmt::Display for FrameId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TMQ{}{}{:08}{:02}", self.quadrant, self.date.compact(), self.exp_id, self.chip)
+        write!(
+            f,
+            "TMQ{}{}{:08}{:02}",
+            self.quadrant,
+            self.date.compact(),
+            self.exp_id,
+            self.chip
+        )
     }
 }
 
@@ -140,7 +147,11 @@ impl TomoeHeader {
     /// the Frame ID when no `FRAME_ID` card is present).
     pub fn from_header(h: &Header, file_name: Option<&str>) -> TomoeHeader {
         let mut warnings = Vec::new();
-        let s = |k: &str| h.get_str(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let s = |k: &str| {
+            h.get_str(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let f = |k: &str, warnings: &mut Vec<String>| -> Option<f64> {
             let v = h.get_f64(k);
             if v.is_none() && h.value(k).is_some() {
@@ -168,8 +179,14 @@ impl TomoeHeader {
             });
 
         let card_exp = h.get_i64("EXP_ID").filter(|v| *v >= 0).map(|v| v as u64);
-        let card_det = h.get_i64("DET_ID").filter(|v| (0..=u16::MAX as i64).contains(v)).map(|v| v as u16);
-        let quad = h.get_i64("QUAD_ID").filter(|v| (1..=4).contains(v)).map(|v| v as u8);
+        let card_det = h
+            .get_i64("DET_ID")
+            .filter(|v| (0..=u16::MAX as i64).contains(v))
+            .map(|v| v as u16);
+        let quad = h
+            .get_i64("QUAD_ID")
+            .filter(|v| (1..=4).contains(v))
+            .map(|v| v as u8);
         let (mut frame_id, mut frame_id_source) = (None, None);
         if let Some(v) = s("FRAME_ID") {
             match FrameId::parse(&v) {
@@ -186,7 +203,12 @@ impl TomoeHeader {
             if let (Some(exp_id), Some(det), Some(t)) = (card_exp, card_det, utc_start) {
                 let quadrant = quad.unwrap_or((det / 100) as u8);
                 if (1..=4).contains(&quadrant) && det % 100 < 100 {
-                    frame_id = Some(FrameId { quadrant, date: t.date(), exp_id, chip: (det % 100) as u8 });
+                    frame_id = Some(FrameId {
+                        quadrant,
+                        date: t.date(),
+                        exp_id,
+                        chip: (det % 100) as u8,
+                    });
                     frame_id_source = Some(FrameIdSource::Derived);
                 }
             }
@@ -198,14 +220,18 @@ impl TomoeHeader {
         }
 
         let naxis = h.get_i64("NAXIS").unwrap_or(0).clamp(0, 999);
-        let naxes: Vec<i64> = (1..=naxis).filter_map(|i| h.get_i64(&format!("NAXIS{i}"))).collect();
+        let naxes: Vec<i64> = (1..=naxis)
+            .filter_map(|i| h.get_i64(&format!("NAXIS{i}")))
+            .collect();
         let telapse = f("TELAPSE", &mut warnings);
         let tframe = f("TFRAME", &mut warnings);
         let n_frames = if naxes.len() >= 3 {
             Some(naxes[2])
         } else {
             match (telapse, tframe) {
-                (Some(te), Some(tf)) if tf > 0.0 => Some(((te - 0.5) / tf).round() as i64).filter(|n| *n > 0),
+                (Some(te), Some(tf)) if tf > 0.0 => {
+                    Some(((te - 0.5) / tf).round() as i64).filter(|n| *n > 0)
+                }
                 _ => None,
             }
         };
@@ -234,7 +260,9 @@ impl TomoeHeader {
         let pointing_valid = ra_tel.is_some() && dec_tel.is_some();
 
         let wcs_center = match Wcs::from_keywords(|k| h.get_f64(k), |k| h.get_str(k)) {
-            Ok(Some(w)) if naxes.len() >= 2 => Some(w.pix_to_sky((naxes[0] as f64 + 1.0) / 2.0, (naxes[1] as f64 + 1.0) / 2.0)),
+            Ok(Some(w)) if naxes.len() >= 2 => {
+                Some(w.pix_to_sky((naxes[0] as f64 + 1.0) / 2.0, (naxes[1] as f64 + 1.0) / 2.0))
+            }
             Ok(_) => None,
             Err(e) => {
                 warnings.push(format!("WCS: {e}"));

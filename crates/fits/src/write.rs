@@ -11,16 +11,26 @@ pub fn image_f32_header(axes: &[usize]) -> Header {
     let mut h = Header::default();
     h.push(Card::logical("SIMPLE", true, "conforms to FITS standard"));
     h.push(Card::int("BITPIX", -32, "array data type"));
-    h.push(Card::int("NAXIS", axes.len() as i64, "number of array dimensions"));
+    h.push(Card::int(
+        "NAXIS",
+        axes.len() as i64,
+        "number of array dimensions",
+    ));
     for (i, n) in axes.iter().enumerate() {
-        h.push(Card::parse(&format!("{:<8}= {:>20}", format!("NAXIS{}", i + 1), n)));
+        h.push(Card::parse(&format!(
+            "{:<8}= {:>20}",
+            format!("NAXIS{}", i + 1),
+            n
+        )));
     }
     h
 }
 
 /// Encodes a 32-bit checksum as the 16-character ASCII string of FITS 4.0 Appendix J.
 pub fn encode_checksum(sum: u32) -> String {
-    const EXCLUDE: [u8; 13] = [0x3a, 0x3b, 0x3c, 0x3d, 0x3e, 0x3f, 0x40, 0x5b, 0x5c, 0x5d, 0x5e, 0x5f, 0x60];
+    const EXCLUDE: [u8; 13] = [
+        0x3a, 0x3b, 0x3c, 0x3d, 0x3e, 0x3f, 0x40, 0x5b, 0x5c, 0x5d, 0x5e, 0x5f, 0x60,
+    ];
     let value = !sum;
     let mut asc = [0u8; 16];
     for i in 0..4 {
@@ -64,9 +74,14 @@ pub fn write_image_f32(out: &mut impl Write, header: &Header, pixels: &[f32]) ->
     dsum.update(&data);
     let data_sum = dsum.value();
     let mut h = header.clone();
-    h.cards.retain(|c| c.keyword != "DATASUM" && c.keyword != "CHECKSUM");
+    h.cards
+        .retain(|c| c.keyword != "DATASUM" && c.keyword != "CHECKSUM");
     h.push(Card::string("CHECKSUM", "0000000000000000", "HDU checksum"));
-    h.push(Card::string("DATASUM", &data_sum.to_string(), "data unit checksum"));
+    h.push(Card::string(
+        "DATASUM",
+        &data_sum.to_string(),
+        "data unit checksum",
+    ));
     let mut hsum = OnesComplementSum::default();
     hsum.update(&h.to_bytes());
     let total = OnesComplementSum::add(hsum.value(), data_sum);

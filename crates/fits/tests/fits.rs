@@ -1,15 +1,22 @@
 //! Integration tests of `tomoe-fits` on the real (truncated) Tomo-e sample headers.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 use tomoe_fits::tomoe::{FrameIdSource, TomoeHeader};
 use tomoe_fits::{FrameId, Header};
 
 fn sample(name: &str) -> Header {
     // Copies of ../shared/reference/tomoe/headers (real, truncated, no END: FORMAT.md §0).
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/headers").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/headers")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let h = Header::from_text(&text);
-    let mut bytes: Vec<u8> = text.lines().flat_map(|l| format!("{l:<80}").into_bytes()).collect();
+    let mut bytes: Vec<u8> = text
+        .lines()
+        .flat_map(|l| format!("{l:<80}").into_bytes())
+        .collect();
     bytes.extend(format!("{:<80}", "END").bytes());
     bytes.resize(bytes.len().div_ceil(2880) * 2880, b' ');
     let (h2, _) = Header::parse(&bytes).unwrap();
@@ -20,11 +27,24 @@ fn sample(name: &str) -> Header {
 #[test]
 fn frame_id_parts() {
     let id = FrameId::parse("TMQ1202301020086026211").unwrap();
-    assert_eq!((id.quadrant, id.date.to_string(), id.exp_id, id.chip), (1, "2023-01-02".into(), 860_262, 11));
+    assert_eq!(
+        (id.quadrant, id.date.to_string(), id.exp_id, id.chip),
+        (1, "2023-01-02".into(), 860_262, 11)
+    );
     assert_eq!(id.det_id(), 111);
     assert_eq!(id.to_string(), "TMQ1202301020086026211");
-    assert_eq!(FrameId::find_in("sTMQ1202303140093482012.fits").unwrap().exp_id, 934_820);
-    for bad in ["TMQ5202301020086026211", "TMQ120230102008602621", "TMQ1202313020086026211", "XYZ1202301020086026211"] {
+    assert_eq!(
+        FrameId::find_in("sTMQ1202303140093482012.fits")
+            .unwrap()
+            .exp_id,
+        934_820
+    );
+    for bad in [
+        "TMQ5202301020086026211",
+        "TMQ120230102008602621",
+        "TMQ1202313020086026211",
+        "XYZ1202301020086026211",
+    ] {
         assert!(FrameId::parse(bad).is_none(), "{bad}");
     }
 }
@@ -55,7 +75,9 @@ fn stack_sample() {
     assert_eq!(t.observing_night().unwrap().to_string(), "2023-01-02");
     // Every card kept verbatim.
     assert_eq!(h.cards.len(), 28);
-    assert!(h.to_text().contains("EXPTIME =    8.498368000000001 / [s] net integration time"));
+    assert!(h
+        .to_text()
+        .contains("EXPTIME =    8.498368000000001 / [s] net integration time"));
 }
 
 #[test]
@@ -78,7 +100,11 @@ fn calibration_frames_flag_impossible_dec() {
         assert!(!t.pointing_valid, "{name}");
         assert!(t.ra_tel.is_some());
         assert_eq!(t.dec_tel, None);
-        assert!(t.warnings.iter().any(|w| w.contains("beyond ±90")), "{name}: {:?}", t.warnings);
+        assert!(
+            t.warnings.iter().any(|w| w.contains("beyond ±90")),
+            "{name}: {:?}",
+            t.warnings
+        );
     }
     // The flat carries EXP_ID/QUAD_ID/DET_ID but no FRAME_ID card: the ID is derived.
     let t = TomoeHeader::from_header(&sample("flat.hdr"), None);
@@ -90,7 +116,10 @@ fn calibration_frames_flag_impossible_dec() {
 
 #[test]
 fn neo_primary_and_2019_excerpt() {
-    let t = TomoeHeader::from_header(&sample("neo-primary.hdr"), Some("TMQ4202301020086026243.fits"));
+    let t = TomoeHeader::from_header(
+        &sample("neo-primary.hdr"),
+        Some("TMQ4202301020086026243.fits"),
+    );
     assert!(t.naxes.is_empty());
     assert_eq!(t.bitpix, Some(8));
     assert_eq!(t.exp_id, Some(860_262));

@@ -8,16 +8,32 @@ use tomoe_core::special::erf;
 /// (`x`, `y`) (pixel centres at integers) with standard deviation `sigma` [px], integrating
 /// the profile exactly over each pixel (product of two erf differences). Pixels within
 /// 6σ are touched. `img` is row-major with `width` columns.
-pub fn add_gaussian_star(img: &mut [f32], width: usize, height: usize, x: f64, y: f64, flux: f64, sigma: f64) {
+pub fn add_gaussian_star(
+    img: &mut [f32],
+    width: usize,
+    height: usize,
+    x: f64,
+    y: f64,
+    flux: f64,
+    sigma: f64,
+) {
     let r = (6.0 * sigma).ceil() as i64 + 1;
-    let (x0, x1) = ((x.round() as i64 - r).max(0), (x.round() as i64 + r).min(width as i64 - 1));
-    let (y0, y1) = ((y.round() as i64 - r).max(0), (y.round() as i64 + r).min(height as i64 - 1));
+    let (x0, x1) = (
+        (x.round() as i64 - r).max(0),
+        (x.round() as i64 + r).min(width as i64 - 1),
+    );
+    let (y0, y1) = (
+        (y.round() as i64 - r).max(0),
+        (y.round() as i64 + r).min(height as i64 - 1),
+    );
     if x0 > x1 || y0 > y1 {
         return;
     }
     let s = std::f64::consts::SQRT_2 * sigma;
     let frac = |lo: i64, hi: i64, c: f64| -> Vec<f64> {
-        (lo..=hi).map(|i| 0.5 * (erf((i as f64 + 0.5 - c) / s) - erf((i as f64 - 0.5 - c) / s))).collect()
+        (lo..=hi)
+            .map(|i| 0.5 * (erf((i as f64 + 0.5 - c) / s) - erf((i as f64 - 0.5 - c) / s)))
+            .collect()
     };
     let fx = frac(x0, x1, x);
     let fy = frac(y0, y1, y);
@@ -52,8 +68,21 @@ mod tests {
         let total: f64 = img.iter().map(|&v| f64::from(v)).sum();
         assert!((total - 1000.0).abs() < 1e-3, "{total}");
         // Centroid equals the true centre (analytic: symmetric profile).
-        let cx: f64 = img.iter().enumerate().map(|(k, &v)| (k % w) as f64 * f64::from(v)).sum::<f64>() / total;
-        let cy: f64 = img.iter().enumerate().map(|(k, &v)| (k / w) as f64 * f64::from(v)).sum::<f64>() / total;
-        assert!((cx - 30.3).abs() < 1e-4 && (cy - 20.7).abs() < 1e-4, "{cx} {cy}");
+        let cx: f64 = img
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| (k % w) as f64 * f64::from(v))
+            .sum::<f64>()
+            / total;
+        let cy: f64 = img
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| (k / w) as f64 * f64::from(v))
+            .sum::<f64>()
+            / total;
+        assert!(
+            (cx - 30.3).abs() < 1e-4 && (cy - 20.7).abs() < 1e-4,
+            "{cx} {cy}"
+        );
     }
 }

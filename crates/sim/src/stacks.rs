@@ -138,7 +138,12 @@ impl StackSim {
     pub fn frame_id(&self, k: usize, c: usize) -> FrameId {
         let (quadrant, chip) = all_chips()[c];
         let t = self.start.add_seconds(k as f64 * self.cadence());
-        FrameId { quadrant, date: t.date(), exp_id: self.first_exp_id + k as u64, chip }
+        FrameId {
+            quadrant,
+            date: t.date(),
+            exp_id: self.first_exp_id + k as u64,
+            chip,
+        }
     }
 
     /// The full header (without DATASUM/CHECKSUM) of exposure `k`, chip index `c`.
@@ -152,7 +157,13 @@ impl StackSim {
             let (hh, mm) = (ra_h.floor(), ((ra_h - ra_h.floor()) * 60.0).floor());
             let s = if dec0 < 0.0 { '-' } else { '+' };
             let d = dec0.abs();
-            format!("J{:02}{:02}{s}{:02}{:02}_dith{dith}", hh as i64, mm as i64, d.floor() as i64, ((d - d.floor()) * 60.0).floor() as i64)
+            format!(
+                "J{:02}{:02}{s}{:02}{:02}_dith{dith}",
+                hh as i64,
+                mm as i64,
+                d.floor() as i64,
+                ((d - d.floor()) * 60.0).floor() as i64
+            )
         };
         let n = f64::from(self.frames);
         let (tframe, exptime1) = (self.tframe(), self.exptime1());
@@ -160,57 +171,196 @@ impl StackSim {
         let mut h = image_f32_header(&[self.width, self.height]);
         h.push(Card::parse("COMMENT = '---------- OBSERVATION SECTION'"));
         h.push(Card::string("OBJECT", &object, "object name"));
-        h.push(Card::float("EXPTIME", (n - 1.0) * exptime1, 10, "[s] net integration time"));
-        h.push(Card::float("TELAPSE", self.telapse(), 10, "[s] elapsed time"));
-        h.push(Card::float("EXPTIME1", exptime1, 10, "[s] exposure time per frame"));
-        h.push(Card::float("TFRAME", tframe, 10, "[s] frame interval in seconds"));
-        h.push(Card::float("TRLSTEP", 0.001659, 10, "[s] interval per reset line feeding (4 lines)"));
-        h.push(Card::float("TRLSTEP1", 0.00041475, 10, "[s] reset line feeding time per line"));
-        h.push(Card::float("DATA-FPS", f64::from(self.fps), 10, "[Hz] frame per second"));
-        h.push(Card::string("DATA-TYP", "OBJECT", "data type (OBJECT,FLAT,DARK)"));
+        h.push(Card::float(
+            "EXPTIME",
+            (n - 1.0) * exptime1,
+            10,
+            "[s] net integration time",
+        ));
+        h.push(Card::float(
+            "TELAPSE",
+            self.telapse(),
+            10,
+            "[s] elapsed time",
+        ));
+        h.push(Card::float(
+            "EXPTIME1",
+            exptime1,
+            10,
+            "[s] exposure time per frame",
+        ));
+        h.push(Card::float(
+            "TFRAME",
+            tframe,
+            10,
+            "[s] frame interval in seconds",
+        ));
+        h.push(Card::float(
+            "TRLSTEP",
+            0.001659,
+            10,
+            "[s] interval per reset line feeding (4 lines)",
+        ));
+        h.push(Card::float(
+            "TRLSTEP1",
+            0.00041475,
+            10,
+            "[s] reset line feeding time per line",
+        ));
+        h.push(Card::float(
+            "DATA-FPS",
+            f64::from(self.fps),
+            10,
+            "[Hz] frame per second",
+        ));
+        h.push(Card::string(
+            "DATA-TYP",
+            "OBJECT",
+            "data type (OBJECT,FLAT,DARK)",
+        ));
         h.push(Card::string("OBS-MOD", "Imaging", "observation mode"));
         h.push(Card::string("FILTER", "BLANK", "filter name"));
         h.push(Card::string("PROJECT", &self.project, "project name"));
         h.push(Card::string("OBSERVER", &self.observer, "observer name"));
-        h.push(Card::string("PIPELINE", "wcs,stack,neo", "reduction pipeline templete"));
-        h.push(Card::string("DATE", &utc.add_seconds(self.telapse() + 0.8).to_iso()[..19], "date when FITS file was generated"));
+        h.push(Card::string(
+            "PIPELINE",
+            "wcs,stack,neo",
+            "reduction pipeline templete",
+        ));
+        h.push(Card::string(
+            "DATE",
+            &utc.add_seconds(self.telapse() + 0.8).to_iso()[..19],
+            "date when FITS file was generated",
+        ));
         h.push(Card::string("DATE-OBS", &iso[..10], "observation date"));
-        h.push(Card::string("TIME-OBS", &iso[11..], "exposure starting time"));
+        h.push(Card::string(
+            "TIME-OBS",
+            &iso[11..],
+            "exposure starting time",
+        ));
         h.push(Card::string("UTC", &iso, "exposure starting date and time"));
-        h.push(Card::string("UTC-EXP", &utc.add_seconds(-4.81).to_iso(), "onset time of exposure sequence"));
-        h.push(Card::string("GPS-UP", &iso, "GPS trigger time::rising edge"));
-        h.push(Card::string("GPS-DOWN", &utc.add_seconds(-38.9).to_iso(), "GPS trigger time::falling edge"));
-        h.push(Card::string("TIMESYS", "UTC", "time system used in the header."));
-        h.push(Card::string("RA", &sexagesimal(ra0 / 15.0, false), "right ascension of telescope pointing"));
-        h.push(Card::string("DEC", &sexagesimal(dec0, true), "declination of telescope pointing"));
-        h.push(Card::string("RADESYS", "ICRS", "equatorial coordinate system"));
-        h.push(Card::float("EQUINOX", 2000.0, 10, "equinox of celestial coordinate system"));
+        h.push(Card::string(
+            "UTC-EXP",
+            &utc.add_seconds(-4.81).to_iso(),
+            "onset time of exposure sequence",
+        ));
+        h.push(Card::string(
+            "GPS-UP",
+            &iso,
+            "GPS trigger time::rising edge",
+        ));
+        h.push(Card::string(
+            "GPS-DOWN",
+            &utc.add_seconds(-38.9).to_iso(),
+            "GPS trigger time::falling edge",
+        ));
+        h.push(Card::string(
+            "TIMESYS",
+            "UTC",
+            "time system used in the header.",
+        ));
+        h.push(Card::string(
+            "RA",
+            &sexagesimal(ra0 / 15.0, false),
+            "right ascension of telescope pointing",
+        ));
+        h.push(Card::string(
+            "DEC",
+            &sexagesimal(dec0, true),
+            "declination of telescope pointing",
+        ));
+        h.push(Card::string(
+            "RADESYS",
+            "ICRS",
+            "equatorial coordinate system",
+        ));
+        h.push(Card::float(
+            "EQUINOX",
+            2000.0,
+            10,
+            "equinox of celestial coordinate system",
+        ));
         h.push(Card::parse("COMMENT = '---------- DATA SECTION'"));
-        h.push(Card::int("EXP_ID", id.exp_id as i64, "exposure serial number"));
-        h.push(Card::int("QUAD_ID", i64::from(id.quadrant), "Tomo-e Gozen Module ID number"));
-        h.push(Card::int("DET_ID", i64::from(id.det_id()), "CMOS detector ID number"));
-        h.push(Card::string("CMOS_ID", &format!("SIM{:06}", id.det_id()), "CMOS serial ID number"));
+        h.push(Card::int(
+            "EXP_ID",
+            id.exp_id as i64,
+            "exposure serial number",
+        ));
+        h.push(Card::int(
+            "QUAD_ID",
+            i64::from(id.quadrant),
+            "Tomo-e Gozen Module ID number",
+        ));
+        h.push(Card::int(
+            "DET_ID",
+            i64::from(id.det_id()),
+            "CMOS detector ID number",
+        ));
+        h.push(Card::string(
+            "CMOS_ID",
+            &format!("SIM{:06}", id.det_id()),
+            "CMOS serial ID number",
+        ));
         h.push(Card::string("FRAME_ID", &id.to_string(), "frame ID"));
         h.push(Card::string("FMTTYPE", "TOMOE-IMAGE-STACK", "format type"));
         h.push(Card::parse("COMMENT = '---------- WCS SECTION'"));
         let w = self.wcs(k, c);
-        h.push(Card::string("CTYPE1", "RA---TAN-SIP", "TAN projection with SIP distortion"));
-        h.push(Card::string("CTYPE2", "DEC--TAN-SIP", "TAN projection with SIP distortion"));
+        h.push(Card::string(
+            "CTYPE1",
+            "RA---TAN-SIP",
+            "TAN projection with SIP distortion",
+        ));
+        h.push(Card::string(
+            "CTYPE2",
+            "DEC--TAN-SIP",
+            "TAN projection with SIP distortion",
+        ));
         h.push(Card::float("CRPIX1", w.crpix[0], 4, "reference pixel"));
         h.push(Card::float("CRPIX2", w.crpix[1], 4, "reference pixel"));
-        h.push(Card::float("CRVAL1", w.crval[0], 10, "[deg] RA at reference pixel"));
-        h.push(Card::float("CRVAL2", w.crval[1], 10, "[deg] Dec at reference pixel"));
-        for (key, v) in [("CD1_1", w.cd[0][0]), ("CD1_2", w.cd[0][1]), ("CD2_1", w.cd[1][0]), ("CD2_2", w.cd[1][1])] {
-            h.push(Card::parse(&format!("{key:<8}= {v:>20.13E} / [deg/px] linear transformation")));
+        h.push(Card::float(
+            "CRVAL1",
+            w.crval[0],
+            10,
+            "[deg] RA at reference pixel",
+        ));
+        h.push(Card::float(
+            "CRVAL2",
+            w.crval[1],
+            10,
+            "[deg] Dec at reference pixel",
+        ));
+        for (key, v) in [
+            ("CD1_1", w.cd[0][0]),
+            ("CD1_2", w.cd[0][1]),
+            ("CD2_1", w.cd[1][0]),
+            ("CD2_2", w.cd[1][1]),
+        ] {
+            h.push(Card::parse(&format!(
+                "{key:<8}= {v:>20.13E} / [deg/px] linear transformation"
+            )));
         }
         if let Some(sip) = &w.sip {
-            h.push(Card::int("A_ORDER", sip.a_order as i64, "SIP polynomial order"));
+            h.push(Card::int(
+                "A_ORDER",
+                sip.a_order as i64,
+                "SIP polynomial order",
+            ));
             for &(p, q, v) in &sip.a {
-                h.push(Card::parse(&format!("{:<8}= {v:>20.13E}", format!("A_{p}_{q}"))));
+                h.push(Card::parse(&format!(
+                    "{:<8}= {v:>20.13E}",
+                    format!("A_{p}_{q}")
+                )));
             }
-            h.push(Card::int("B_ORDER", sip.b_order as i64, "SIP polynomial order"));
+            h.push(Card::int(
+                "B_ORDER",
+                sip.b_order as i64,
+                "SIP polynomial order",
+            ));
             for &(p, q, v) in &sip.b {
-                h.push(Card::parse(&format!("{:<8}= {v:>20.13E}", format!("B_{p}_{q}"))));
+                h.push(Card::parse(&format!(
+                    "{:<8}= {v:>20.13E}",
+                    format!("B_{p}_{q}")
+                )));
             }
         }
         h
@@ -220,8 +370,19 @@ impl StackSim {
     pub fn wcs(&self, k: usize, c: usize) -> Wcs {
         let (q, chip) = all_chips()[c];
         let (dx, dy) = chip_offset_deg(q, chip);
-        let dither = [(0.0, 0.0), (1.0 / 30.0, 0.0), (0.0, 1.0 / 30.0), (1.0 / 30.0, 1.0 / 30.0)][k % 4];
-        let field = Wcs::new([0.0, 0.0], [self.field.0, self.field.1], [[-1.0, 0.0], [0.0, 1.0]], None).unwrap_or_else(|_| unreachable!("fixed matrix is regular"));
+        let dither = [
+            (0.0, 0.0),
+            (1.0 / 30.0, 0.0),
+            (0.0, 1.0 / 30.0),
+            (1.0 / 30.0, 1.0 / 30.0),
+        ][k % 4];
+        let field = Wcs::new(
+            [0.0, 0.0],
+            [self.field.0, self.field.1],
+            [[-1.0, 0.0], [0.0, 1.0]],
+            None,
+        )
+        .unwrap_or_else(|_| unreachable!("fixed matrix is regular"));
         let (ra, dec) = field.pix_to_sky(-(dx + dither.0), dy + dither.1);
         let s = PIXEL_SCALE_ARCSEC / 3600.0;
         let sip = Sip {
@@ -232,8 +393,12 @@ impl StackSim {
             ap: vec![],
             bp: vec![],
         };
-        let crpix = [(self.width as f64 + 1.0) / 2.0, (self.height as f64 + 1.0) / 2.0];
-        Wcs::new(crpix, [ra, dec], [[-s, 0.0], [0.0, s]], Some(sip)).unwrap_or_else(|_| unreachable!("scale is non-zero"))
+        let crpix = [
+            (self.width as f64 + 1.0) / 2.0,
+            (self.height as f64 + 1.0) / 2.0,
+        ];
+        Wcs::new(crpix, [ra, dec], [[-s, 0.0], [0.0, s]], Some(sip))
+            .unwrap_or_else(|_| unreachable!("scale is non-zero"))
     }
 
     /// Renders the pixels of exposure `k`, chip index `c`.
@@ -242,7 +407,8 @@ impl StackSim {
         let sky = 120.0 * f64::from(self.frames - 1);
         let mut img = vec![sky as f32; w * h];
         // Stars are fixed per chip (same seed for every exposure), plus small dithers.
-        let mut star_rng = StdRng::seed_from_u64(self.seed.wrapping_mul(1_000_003).wrapping_add(c as u64));
+        let mut star_rng =
+            StdRng::seed_from_u64(self.seed.wrapping_mul(1_000_003).wrapping_add(c as u64));
         let n = (self.stars_per_chip as f64 * (w * h) as f64 / (2000.0 * 1128.0)).round() as usize;
         let (ddx, ddy) = [(0.0, 0.0), (3.0, -2.0), (-2.0, 3.0), (2.0, 2.0)][k % 4];
         for _ in 0..n {
@@ -250,12 +416,17 @@ impl StackSim {
             let y: f64 = star_rng.random_range(0.0..h as f64);
             // Cumulative counts rise by 10^0.3 per magnitude between 10 and 18.
             let u: f64 = star_rng.random_range(0.0..1.0);
-            let m = 18.0 + (u * (1.0 - 10f64.powf(-0.3 * 8.0)) + 10f64.powf(-0.3 * 8.0)).log10() / 0.3;
+            let m =
+                18.0 + (u * (1.0 - 10f64.powf(-0.3 * 8.0)) + 10f64.powf(-0.3 * 8.0)).log10() / 0.3;
             let flux = 10f64.powf(-0.4 * (m - 24.0));
             add_gaussian_star(&mut img, w, h, x + ddx, y + ddy, flux, 1.3);
         }
         let mut rng = StdRng::seed_from_u64(self.seed ^ ((k as u64) << 32) ^ (c as u64 + 17));
-        add_noise(&mut img, (sky / 0.94 + 16.8 * f64::from(self.frames)).sqrt(), &mut rng);
+        add_noise(
+            &mut img,
+            (sky / 0.94 + 16.8 * f64::from(self.frames)).sqrt(),
+            &mut rng,
+        );
         img
     }
 }
@@ -264,7 +435,11 @@ fn sexagesimal(v: f64, signed: bool) -> String {
     let sign = if v < 0.0 { "-" } else { "+" };
     let a = v.abs();
     let tenths = (a * 36000.0).round() as i64;
-    let (d, m, s) = (tenths / 36000, (tenths / 600) % 60, (tenths % 600) as f64 / 10.0);
+    let (d, m, s) = (
+        tenths / 36000,
+        (tenths / 600) % 60,
+        (tenths % 600) as f64 / 10.0,
+    );
     if signed {
         format!("{sign}{d:02}:{m:02}:{s:04.1}")
     } else {
@@ -275,7 +450,11 @@ fn sexagesimal(v: f64, signed: bool) -> String {
 /// Writes every stack of the simulation into `dir` (created if needed), calling `progress`
 /// after each file. Files are written to `.<name>.tmp` and renamed, so a watcher never sees a
 /// partial file under its final name.
-pub fn simulate_stacks(sim: &StackSim, dir: &Path, mut progress: impl FnMut(&SimFile)) -> Result<Vec<SimFile>, StackSimError> {
+pub fn simulate_stacks(
+    sim: &StackSim,
+    dir: &Path,
+    mut progress: impl FnMut(&SimFile),
+) -> Result<Vec<SimFile>, StackSimError> {
     sim.check()?;
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -309,9 +488,16 @@ pub fn write_one(sim: &StackSim, dir: &Path, k: usize, c: usize) -> Result<SimFi
     let pixels = sim.pixels(k, c);
     let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io(&tmp))?);
     let size = write_image_f32(&mut f, &header, &pixels).map_err(io(&tmp))?;
-    f.into_inner().map_err(|e| StackSimError::Io { path: tmp.clone(), source: e.into_error() })?;
+    f.into_inner().map_err(|e| StackSimError::Io {
+        path: tmp.clone(),
+        source: e.into_error(),
+    })?;
     std::fs::rename(&tmp, &path).map_err(io(&path))?;
-    Ok(SimFile { path, frame_id: id, size })
+    Ok(SimFile {
+        path,
+        frame_id: id,
+        size,
+    })
 }
 
 #[cfg(test)]
@@ -323,7 +509,13 @@ mod tests {
     #[test]
     fn writes_valid_tomoe_stacks() {
         let dir = tempfile::tempdir().unwrap();
-        let sim = StackSim { exposures: 2, chips: 3, width: 200, height: 100, ..Default::default() };
+        let sim = StackSim {
+            exposures: 2,
+            chips: 3,
+            width: 200,
+            height: 100,
+            ..Default::default()
+        };
         let files = simulate_stacks(&sim, dir.path(), |_| {}).unwrap();
         assert_eq!(files.len(), 6);
         let mut ids = std::collections::BTreeSet::new();
@@ -342,22 +534,41 @@ mod tests {
         }
         assert_eq!(ids.len(), 6);
         // Exposure 1 starts one cadence after exposure 0.
-        let t0 = TomoeHeader::from_header(&verify_file(&files[0].path).unwrap().primary, None).utc_start.unwrap();
-        let t1 = TomoeHeader::from_header(&verify_file(&files[3].path).unwrap().primary, None).utc_start.unwrap();
+        let t0 = TomoeHeader::from_header(&verify_file(&files[0].path).unwrap().primary, None)
+            .utc_start
+            .unwrap();
+        let t1 = TomoeHeader::from_header(&verify_file(&files[3].path).unwrap().primary, None)
+            .utc_start
+            .unwrap();
         assert_eq!(t1.0 - t0.0, (sim.cadence() * 1e6).round() as i64);
     }
 
     #[test]
     fn rejects_bad_parameters() {
         let dir = tempfile::tempdir().unwrap();
-        for sim in [StackSim { chips: 85, ..Default::default() }, StackSim { fps: 3, ..Default::default() }] {
+        for sim in [
+            StackSim {
+                chips: 85,
+                ..Default::default()
+            },
+            StackSim {
+                fps: 3,
+                ..Default::default()
+            },
+        ] {
             assert!(simulate_stacks(&sim, dir.path(), |_| {}).is_err());
         }
     }
 
     #[test]
     fn sexagesimal_format() {
-        assert_eq!(sexagesimal(3.0 + 5.0 / 60.0 + 16.1 / 3600.0, false), "03:05:16.1");
-        assert_eq!(sexagesimal(-(22.0 + 12.0 / 60.0 + 50.0 / 3600.0), true), "-22:12:50.0");
+        assert_eq!(
+            sexagesimal(3.0 + 5.0 / 60.0 + 16.1 / 3600.0, false),
+            "03:05:16.1"
+        );
+        assert_eq!(
+            sexagesimal(-(22.0 + 12.0 / 60.0 + 50.0 / 3600.0), true),
+            "-22:12:50.0"
+        );
     }
 }

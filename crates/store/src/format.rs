@@ -28,20 +28,29 @@ impl std::str::FromStr for OutputFormat {
             "json" => Ok(Self::Json),
             "ndjson" | "jsonl" => Ok(Self::Ndjson),
             "parquet" => Ok(Self::Parquet),
-            other => Err(format!("unknown format {other:?} (table, csv, json, ndjson, parquet)")),
+            other => Err(format!(
+                "unknown format {other:?} (table, csv, json, ndjson, parquet)"
+            )),
         }
     }
 }
 
 /// Writes batches in the given format.
-pub fn write_batches(out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordBatch], format: OutputFormat) -> Result<(), arrow::error::ArrowError> {
+pub fn write_batches(
+    out: &mut dyn Write,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    format: OutputFormat,
+) -> Result<(), arrow::error::ArrowError> {
     match format {
         OutputFormat::Table => {
             let t = arrow::util::pretty::pretty_format_batches(batches)?;
             writeln!(out, "{t}")?;
         }
         OutputFormat::Csv => {
-            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(out);
+            let mut w = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(out);
             if batches.is_empty() {
                 w.write(&RecordBatch::new_empty(schema.clone()))?;
             }
@@ -70,11 +79,14 @@ pub fn write_batches(out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordB
         }
         OutputFormat::Parquet => {
             let mut buf = Vec::new();
-            let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, schema.clone(), None).map_err(|e| arrow::error::ArrowError::ExternalError(Box::new(e)))?;
+            let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, schema.clone(), None)
+                .map_err(|e| arrow::error::ArrowError::ExternalError(Box::new(e)))?;
             for b in batches {
-                w.write(b).map_err(|e| arrow::error::ArrowError::ExternalError(Box::new(e)))?;
+                w.write(b)
+                    .map_err(|e| arrow::error::ArrowError::ExternalError(Box::new(e)))?;
             }
-            w.close().map_err(|e| arrow::error::ArrowError::ExternalError(Box::new(e)))?;
+            w.close()
+                .map_err(|e| arrow::error::ArrowError::ExternalError(Box::new(e)))?;
             out.write_all(&buf)?;
         }
     }

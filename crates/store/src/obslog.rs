@@ -65,7 +65,10 @@ pub enum StoreError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io { path: path.to_path_buf(), source }
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Summary of one night in the log.
@@ -138,14 +141,21 @@ impl ObsLog {
 
     fn lock(&self) -> Result<LockGuard, StoreError> {
         let p = self.root.join("_lock");
-        let f = File::options().create(true).truncate(false).write(true).open(&p).map_err(io_err(&p))?;
+        let f = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(io_err(&p))?;
         f.lock().map_err(io_err(&p))?;
         Ok(LockGuard(f))
     }
 
     /// Directory of a night.
     pub fn night_dir(&self, night: CivilDate) -> PathBuf {
-        self.root.join(format!("year={}", night.year)).join(format!("night={night}"))
+        self.root
+            .join(format!("year={}", night.year))
+            .join(format!("night={night}"))
     }
 
     /// Appends rows, one atomic part file per night touched. Returns the files written.
@@ -159,7 +169,12 @@ impl ObsLog {
         for (night, rows) in by_night {
             let batch = rows_to_batch(&rows)?;
             let dir = self.night_dir(night);
-            let name = format!("part-{}-{}-{:06}.parquet", UtcMicros::now().0, std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
+            let name = format!(
+                "part-{}-{}-{:06}.parquet",
+                UtcMicros::now().0,
+                std::process::id(),
+                SEQ.fetch_add(1, Ordering::Relaxed)
+            );
             let path = dir.join(name);
             write_parquet(&path, &[batch], Compression::SNAPPY)?;
             out.push(path);
@@ -171,13 +186,28 @@ impl ObsLog {
     pub fn nights(&self) -> Result<Vec<NightInfo>, StoreError> {
         let mut out = Vec::new();
         for y in read_dir_sorted(&self.root)? {
-            let Some(_) = dir_value(&y, "year") else { continue };
+            let Some(_) = dir_value(&y, "year") else {
+                continue;
+            };
             for n in read_dir_sorted(&y)? {
-                let Some(night) = dir_value(&n, "night").and_then(|v| CivilDate::parse(&v).ok()) else { continue };
+                let Some(night) = dir_value(&n, "night").and_then(|v| CivilDate::parse(&v).ok())
+                else {
+                    continue;
+                };
                 let files = parquet_files(&n)?;
-                let bytes = files.iter().filter_map(|f| f.metadata().ok()).map(|m| m.len()).sum();
-                let sealed = files.len() == 1 && files[0].file_name().is_some_and(|f| f == SEALED_FILE);
-                out.push(NightInfo { night, files: files.len(), sealed, bytes });
+                let bytes = files
+                    .iter()
+                    .filter_map(|f| f.metadata().ok())
+                    .map(|m| m.len())
+                    .sum();
+                let sealed =
+                    files.len() == 1 && files[0].file_name().is_some_and(|f| f == SEALED_FILE);
+                out.push(NightInfo {
+                    night,
+                    files: files.len(),
+                    sealed,
+                    bytes,
+                });
             }
         }
         Ok(out)
@@ -213,11 +243,20 @@ impl ObsLog {
         let _g = self.lock()?;
         let dir = self.night_dir(night);
         if !dir.exists() {
-            return Err(StoreError::Invalid(format!("night {night} is not in the log at {}", self.root.display())));
+            return Err(StoreError::Invalid(format!(
+                "night {night} is not in the log at {}",
+                self.root.display()
+            )));
         }
         let files = parquet_files(&dir)?;
         if files.len() == 1 && files[0].file_name().is_some_and(|f| f == SEALED_FILE) {
-            return Ok(SealReport { night, parts_in: 1, rows: 0, duplicates_dropped: 0, already_sealed: true });
+            return Ok(SealReport {
+                night,
+                parts_in: 1,
+                rows: 0,
+                duplicates_dropped: 0,
+                already_sealed: true,
+            });
         }
         let mut batches = Vec::new();
         for f in &files {
@@ -227,12 +266,24 @@ impl ObsLog {
         let total = all.num_rows();
         // Sort by exp_id, frame_id, archived_at; then keep the first row of each file_name.
         let cols = ["exp_id", "frame_id", "file_name", "archived_at"];
-        let sort: Vec<SortColumn> = cols.iter().map(|c| SortColumn { values: all.column(file_schema().index_of(c).unwrap_or(0)).clone(), options: None }).collect();
+        let sort: Vec<SortColumn> = cols
+            .iter()
+            .map(|c| SortColumn {
+                values: all.column(file_schema().index_of(c).unwrap_or(0)).clone(),
+                options: None,
+            })
+            .collect();
         let idx = lexsort_to_indices(&sort, None)?;
         let sorted = take_record_batch(&all, &idx)?;
-        let names = sorted.column(file_schema().index_of("file_name").unwrap_or(0)).as_string::<i32>().clone();
+        let names = sorted
+            .column(file_schema().index_of("file_name").unwrap_or(0))
+            .as_string::<i32>()
+            .clone();
         let mut seen = HashSet::new();
-        let keep: Vec<u32> = (0..names.len()).filter(|&i| seen.insert(names.value(i).to_string())).map(|i| i as u32).collect();
+        let keep: Vec<u32> = (0..names.len())
+            .filter(|&i| seen.insert(names.value(i).to_string()))
+            .map(|i| i as u32)
+            .collect();
         let dedup = take_record_batch(&sorted, &arrow::array::UInt32Array::from(keep))?;
         let rows = dedup.num_rows();
 
@@ -241,35 +292,69 @@ impl ObsLog {
             fs::remove_dir_all(&staging).map_err(io_err(&staging))?;
         }
         fs::create_dir_all(&staging).map_err(io_err(&staging))?;
-        write_parquet(&staging.join(SEALED_FILE), &[dedup], Compression::ZSTD(ZstdLevel::try_new(3).map_err(|e| StoreError::Parquet { path: staging.clone(), source: e })?))?;
+        write_parquet(
+            &staging.join(SEALED_FILE),
+            &[dedup],
+            Compression::ZSTD(ZstdLevel::try_new(3).map_err(|e| StoreError::Parquet {
+                path: staging.clone(),
+                source: e,
+            })?),
+        )?;
         sync_dir(&staging).map_err(io_err(&staging))?;
         exchange_dirs(&dir, &staging).map_err(io_err(&dir))?;
         if let Some(parent) = dir.parent() {
             sync_dir(parent).map_err(io_err(parent))?;
         }
         fs::remove_dir_all(&staging).map_err(io_err(&staging))?;
-        Ok(SealReport { night, parts_in: files.len(), rows, duplicates_dropped: total - rows, already_sealed: false })
+        Ok(SealReport {
+            night,
+            parts_in: files.len(),
+            rows,
+            duplicates_dropped: total - rows,
+            already_sealed: false,
+        })
     }
 }
 
 fn dir_value(p: &Path, key: &str) -> Option<String> {
     let name = p.file_name()?.to_str()?;
-    name.strip_prefix(key)?.strip_prefix('=').map(str::to_string).filter(|_| p.is_dir())
+    name.strip_prefix(key)?
+        .strip_prefix('=')
+        .map(str::to_string)
+        .filter(|_| p.is_dir())
 }
 
 fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
-    let mut v: Vec<PathBuf> = fs::read_dir(dir).map_err(io_err(dir))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(io_err(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
     v.sort();
     Ok(v)
 }
 
 fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
-    Ok(read_dir_sorted(dir)?.into_iter().filter(|p| p.extension().is_some_and(|e| e == "parquet") && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))).collect())
+    Ok(read_dir_sorted(dir)?
+        .into_iter()
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "parquet")
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect())
 }
 
 /// Writes batches to a Parquet file atomically.
-pub fn write_parquet(path: &Path, batches: &[RecordBatch], compression: Compression) -> Result<(), StoreError> {
-    let props = WriterProperties::builder().set_compression(compression).set_max_row_group_row_count(Some(128 * 1024)).build();
+pub fn write_parquet(
+    path: &Path,
+    batches: &[RecordBatch],
+    compression: Compression,
+) -> Result<(), StoreError> {
+    let props = WriterProperties::builder()
+        .set_compression(compression)
+        .set_max_row_group_row_count(Some(128 * 1024))
+        .build();
     let mut perr = None;
     write_atomic(path, |f| {
         let res = (|| {
@@ -287,24 +372,38 @@ pub fn write_parquet(path: &Path, batches: &[RecordBatch], compression: Compress
         })
     })
     .map_err(|source| match perr.take() {
-        Some(e) => StoreError::Parquet { path: path.to_path_buf(), source: e },
-        None => StoreError::Io { path: path.to_path_buf(), source },
+        Some(e) => StoreError::Parquet {
+            path: path.to_path_buf(),
+            source: e,
+        },
+        None => StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
     })
 }
 
 /// Reads a Parquet file, optionally only some columns.
 pub fn read_parquet(path: &Path, columns: Option<&[&str]>) -> Result<Vec<RecordBatch>, StoreError> {
-    let perr = |source| StoreError::Parquet { path: path.to_path_buf(), source };
+    let perr = |source| StoreError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
     let f = File::open(path).map_err(io_err(path))?;
     let mut b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(perr)?;
     if let Some(cols) = columns {
         let schema = b.parquet_schema();
-        let idx: Vec<usize> = cols.iter().filter_map(|c| schema.columns().iter().position(|d| d.name() == *c)).collect();
+        let idx: Vec<usize> = cols
+            .iter()
+            .filter_map(|c| schema.columns().iter().position(|d| d.name() == *c))
+            .collect();
         let mask = ProjectionMask::leaves(schema, idx);
         b = b.with_projection(mask);
     }
     let reader = b.build().map_err(perr)?;
-    reader.collect::<Result<Vec<_>, _>>().map_err(StoreError::Arrow)
+    reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(StoreError::Arrow)
 }
 
 /// Row count of a batch list (helper for reports).

@@ -14,7 +14,9 @@ use crate::schema::file_schema;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -48,19 +50,33 @@ fn qerr(e: impl std::fmt::Display) -> StoreError {
 impl ObsLogQuery {
     /// Opens a session with `obslog` and `exposures` registered.
     pub async fn new(log: &ObsLog) -> Result<Self, StoreError> {
-        let config = SessionConfig::new().with_target_partitions(2).with_information_schema(true);
+        let config = SessionConfig::new()
+            .with_target_partitions(2)
+            .with_information_schema(true);
         // No file-listing cache: rows appended a moment ago must be visible.
         let cache = CacheManagerConfig::default().with_list_files_cache_limit(0);
-        let runtime = RuntimeEnvBuilder::new().with_cache_manager(cache).build_arc().map_err(qerr)?;
+        let runtime = RuntimeEnvBuilder::new()
+            .with_cache_manager(cache)
+            .build_arc()
+            .map_err(qerr)?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
-        let root = log.root().canonicalize().map_err(|source| StoreError::Io { path: log.root().to_path_buf(), source })?;
+        let root = log.root().canonicalize().map_err(|source| StoreError::Io {
+            path: log.root().to_path_buf(),
+            source,
+        })?;
         let url = ListingTableUrl::parse(format!("{}/", root.display())).map_err(qerr)?;
         let opts = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
-            .with_table_partition_cols(vec![("year".into(), DataType::Int32), ("night".into(), DataType::Utf8)]);
-        let cfg = ListingTableConfig::new(url).with_listing_options(opts).with_schema(file_schema());
+            .with_table_partition_cols(vec![
+                ("year".into(), DataType::Int32),
+                ("night".into(), DataType::Utf8),
+            ]);
+        let cfg = ListingTableConfig::new(url)
+            .with_listing_options(opts)
+            .with_schema(file_schema());
         let table = ListingTable::try_new(cfg).map_err(qerr)?;
-        ctx.register_table("obslog", Arc::new(table)).map_err(qerr)?;
+        ctx.register_table("obslog", Arc::new(table))
+            .map_err(qerr)?;
         ctx.sql(EXPOSURES_VIEW).await.map_err(qerr)?;
         Ok(Self { ctx })
     }
@@ -74,7 +90,9 @@ impl ObsLogQuery {
     /// listed, then swapped away) is retried once.
     pub async fn sql(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), StoreError> {
         match self.sql_once(sql).await {
-            Err(StoreError::Query(m)) if m.contains("No such file") || m.contains("not found") => self.sql_once(sql).await,
+            Err(StoreError::Query(m)) if m.contains("No such file") || m.contains("not found") => {
+                self.sql_once(sql).await
+            }
             r => r,
         }
     }

@@ -25,7 +25,10 @@
 //! `year` (int32) and `night` (utf8, `YYYY-MM-DD`) are Hive partition columns taken from the
 //! directory names.
 
-use arrow::array::{ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, RecordBatch,
+    StringBuilder, TimestampMicrosecondBuilder,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use std::sync::{Arc, OnceLock};
 use tomoe_core::time::{CivilDate, UtcMicros};
@@ -60,7 +63,15 @@ impl ObsRow {
     /// Builds a row from a parsed header; the night comes from the start time, else from the
     /// Frame ID date, else from `archived_at`.
     #[allow(clippy::too_many_arguments)]
-    pub fn new(header: &Header, file_name: &str, path: &str, size: u64, sha256: &str, source_url: Option<String>, archived_at: UtcMicros) -> ObsRow {
+    pub fn new(
+        header: &Header,
+        file_name: &str,
+        path: &str,
+        size: u64,
+        sha256: &str,
+        source_url: Option<String>,
+        archived_at: UtcMicros,
+    ) -> ObsRow {
         let t = TomoeHeader::from_header(header, Some(file_name));
         let night = t
             .observing_night()
@@ -136,17 +147,35 @@ pub fn file_schema() -> SchemaRef {
 /// Converts rows to one record batch of [`file_schema`].
 pub fn rows_to_batch(rows: &[ObsRow]) -> Result<RecordBatch, arrow::error::ArrowError> {
     let n = rows.len();
-    let mut strs: Vec<StringBuilder> = (0..8).map(|_| StringBuilder::with_capacity(n, n * 16)).collect();
+    let mut strs: Vec<StringBuilder> = (0..8)
+        .map(|_| StringBuilder::with_capacity(n, n * 16))
+        .collect();
     let mut frame_id = StringBuilder::new();
-    let (mut quad, mut chip, mut det) = (Int32Builder::new(), Int32Builder::new(), Int32Builder::new());
+    let (mut quad, mut chip, mut det) = (
+        Int32Builder::new(),
+        Int32Builder::new(),
+        Int32Builder::new(),
+    );
     let mut exp = Int64Builder::new();
     let mut utc = TimestampMicrosecondBuilder::new().with_timezone("UTC");
     let mut f64s: Vec<Float64Builder> = (0..6).map(|_| Float64Builder::new()).collect();
     let mut ax: Vec<Int32Builder> = (0..4).map(|_| Int32Builder::new()).collect();
-    let (mut ra, mut dec, mut wra, mut wdec) = (Float64Builder::new(), Float64Builder::new(), Float64Builder::new(), Float64Builder::new());
+    let (mut ra, mut dec, mut wra, mut wdec) = (
+        Float64Builder::new(),
+        Float64Builder::new(),
+        Float64Builder::new(),
+        Float64Builder::new(),
+    );
     let mut pv = BooleanBuilder::new();
-    let (mut warn, mut hdr, mut fname, mut path, mut tier, mut sha, mut src) =
-        (StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
+    let (mut warn, mut hdr, mut fname, mut path, mut tier, mut sha, mut src) = (
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+    );
     let mut size = Int64Builder::new();
     let mut arch = TimestampMicrosecondBuilder::new().with_timezone("UTC");
     for r in rows {
@@ -156,11 +185,22 @@ pub fn rows_to_batch(rows: &[ObsRow]) -> Result<RecordBatch, arrow::error::Arrow
         chip.append_option(t.frame_id.map(|f| i32::from(f.chip)));
         det.append_option(t.det_id.map(i32::from));
         exp.append_option(t.exp_id.map(|e| e as i64));
-        for (b, v) in strs.iter_mut().zip([&t.fmttype, &t.data_typ, &t.obs_mod, &t.object, &t.project, &t.observer, &t.pipeline, &t.filter]) {
+        for (b, v) in strs.iter_mut().zip([
+            &t.fmttype,
+            &t.data_typ,
+            &t.obs_mod,
+            &t.object,
+            &t.project,
+            &t.observer,
+            &t.pipeline,
+            &t.filter,
+        ]) {
             b.append_option(v.as_deref());
         }
         utc.append_option(t.utc_start.map(|u| u.0));
-        for (b, v) in f64s.iter_mut().zip([t.exptime, t.exptime1, t.telapse, t.tframe, t.trlstep1, t.data_fps]) {
+        for (b, v) in f64s.iter_mut().zip([
+            t.exptime, t.exptime1, t.telapse, t.tframe, t.trlstep1, t.data_fps,
+        ]) {
             b.append_option(v);
         }
         for (i, b) in ax.iter_mut().enumerate().take(3) {
@@ -172,7 +212,11 @@ pub fn rows_to_batch(rows: &[ObsRow]) -> Result<RecordBatch, arrow::error::Arrow
         pv.append_value(t.pointing_valid);
         wra.append_option(t.wcs_center.map(|c| c.0));
         wdec.append_option(t.wcs_center.map(|c| c.1));
-        warn.append_option(if t.warnings.is_empty() { None } else { Some(t.warnings.join("; ")) });
+        warn.append_option(if t.warnings.is_empty() {
+            None
+        } else {
+            Some(t.warnings.join("; "))
+        });
         hdr.append_value(&r.header_text);
         fname.append_value(&r.file_name);
         path.append_value(&r.path);
@@ -182,7 +226,13 @@ pub fn rows_to_batch(rows: &[ObsRow]) -> Result<RecordBatch, arrow::error::Arrow
         src.append_option(r.source_url.as_deref());
         arch.append_value(r.archived_at.0);
     }
-    let mut cols: Vec<ArrayRef> = vec![Arc::new(frame_id.finish()), Arc::new(quad.finish()), Arc::new(chip.finish()), Arc::new(det.finish()), Arc::new(exp.finish())];
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(frame_id.finish()),
+        Arc::new(quad.finish()),
+        Arc::new(chip.finish()),
+        Arc::new(det.finish()),
+        Arc::new(exp.finish()),
+    ];
     cols.extend(strs.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
     cols.push(Arc::new(utc.finish()));
     cols.extend(f64s.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));

@@ -1,5 +1,7 @@
 //! Integration tests of the observation log: append, query, the exposures view, sealing.
 
+#![allow(clippy::unwrap_used)]
+
 use tomoe_core::time::{CivilDate, UtcMicros};
 use tomoe_sim::StackSim;
 use tomoe_store::format::{write_batches, OutputFormat};
@@ -11,7 +13,15 @@ fn rows(sim: &StackSim, exposures: std::ops::Range<usize>, chips: usize) -> Vec<
         for c in 0..chips {
             let h = sim.header(k, c);
             let name = format!("s{}.fits", sim.frame_id(k, c));
-            out.push(ObsRow::new(&h, &name, &name, 1000 + c as u64, "ab", None, UtcMicros::parse_iso("2024-01-01T00:00:00").unwrap()));
+            out.push(ObsRow::new(
+                &h,
+                &name,
+                &name,
+                1000 + c as u64,
+                "ab",
+                None,
+                UtcMicros::parse_iso("2024-01-01T00:00:00").unwrap(),
+            ));
         }
     }
     out
@@ -25,7 +35,11 @@ async fn table(q: &ObsLogQuery, sql: &str) -> String {
 }
 
 fn sim() -> StackSim {
-    StackSim { width: 16, height: 16, ..Default::default() }
+    StackSim {
+        width: 16,
+        height: 16,
+        ..Default::default()
+    }
 }
 
 #[tokio::test]
@@ -34,12 +48,18 @@ async fn append_query_and_exposures_view() {
     let log = ObsLog::open(dir.path().join("obslog")).unwrap();
     let q = ObsLogQuery::new(&log).await.unwrap();
     // Empty log: the query works and returns no rows.
-    assert!(table(&q, "SELECT count(*) AS n FROM obslog").await.contains("| 0 |"));
+    assert!(table(&q, "SELECT count(*) AS n FROM obslog")
+        .await
+        .contains("| 0 |"));
 
     let s = sim();
     log.append(&rows(&s, 0..2, 3)).unwrap();
     // Rows are visible right away, with partition columns from the path.
-    let t = table(&q, "SELECT year, night, exp_id, count(*) AS n FROM obslog GROUP BY 1, 2, 3 ORDER BY exp_id").await;
+    let t = table(
+        &q,
+        "SELECT year, night, exp_id, count(*) AS n FROM obslog GROUP BY 1, 2, 3 ORDER BY exp_id",
+    )
+    .await;
     assert_eq!(
         t.trim(),
         "+------+------------+--------+---+
@@ -50,7 +70,11 @@ async fn append_query_and_exposures_view() {
 +------+------------+--------+---+"
     );
     log.append(&rows(&s, 2..3, 1)).unwrap();
-    let t = table(&q, "SELECT exp_id, fps, nfits, n_frames, object FROM exposures ORDER BY exp_id").await;
+    let t = table(
+        &q,
+        "SELECT exp_id, fps, nfits, n_frames, object FROM exposures ORDER BY exp_id",
+    )
+    .await;
     assert_eq!(
         t.trim(),
         "+--------+-----+-------+----------+------------------+
@@ -62,9 +86,20 @@ async fn append_query_and_exposures_view() {
 +--------+-----+-------+----------+------------------+"
     );
     // Typed columns and the verbatim header.
-    let t = table(&q, "SELECT frame_id, det_id, utc_start FROM obslog WHERE det_id = 112 AND exp_id = 860262").await;
-    assert!(t.contains("TMQ1202301020086026212") && t.contains("2023-01-02T09:48:14.665023Z"), "{t}");
-    let t = table(&q, "SELECT count(*) AS n FROM obslog WHERE header LIKE '%TRLSTEP1=%'").await;
+    let t = table(
+        &q,
+        "SELECT frame_id, det_id, utc_start FROM obslog WHERE det_id = 112 AND exp_id = 860262",
+    )
+    .await;
+    assert!(
+        t.contains("TMQ1202301020086026212") && t.contains("2023-01-02T09:48:14.665023Z"),
+        "{t}"
+    );
+    let t = table(
+        &q,
+        "SELECT count(*) AS n FROM obslog WHERE header LIKE '%TRLSTEP1=%'",
+    )
+    .await;
     assert!(t.contains("| 7 |"), "{t}");
 }
 
@@ -84,7 +119,15 @@ async fn seal_compacts_dedups_and_is_idempotent() {
     assert_eq!(before[0].files, 5);
     assert!(!before[0].sealed);
     let rep = log.seal(night).unwrap();
-    assert_eq!((rep.parts_in, rep.rows, rep.duplicates_dropped, rep.already_sealed), (5, 8, 1, false));
+    assert_eq!(
+        (
+            rep.parts_in,
+            rep.rows,
+            rep.duplicates_dropped,
+            rep.already_sealed
+        ),
+        (5, 8, 1, false)
+    );
     let after = log.nights().unwrap();
     assert!(after[0].sealed && after[0].files == 1);
     assert!(log.seal(night).unwrap().already_sealed);
@@ -93,10 +136,17 @@ async fn seal_compacts_dedups_and_is_idempotent() {
     let t = table(&q, "SELECT exp_id, nfits FROM exposures ORDER BY exp_id").await;
     assert!(t.contains("| 860263 | 2     |"), "{t}");
     // Unknown night: a clear error.
-    let err = log.seal(CivilDate::parse("2020-01-01").unwrap()).unwrap_err().to_string();
+    let err = log
+        .seal(CivilDate::parse("2020-01-01").unwrap())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("2020-01-01"), "{err}");
     // No staging left behind.
-    assert!(!dir.path().join("obslog/_staging").join("night=2023-01-02").exists());
+    assert!(!dir
+        .path()
+        .join("obslog/_staging")
+        .join("night=2023-01-02")
+        .exists());
 }
 
 #[tokio::test]
@@ -109,9 +159,15 @@ async fn crash_leftovers_are_ignored_and_cleaned() {
     // A half-written part from a crash, and a half-done seal.
     std::fs::write(ndir.join(".part-x.parquet.123.tmp"), b"PAR1garbage").unwrap();
     std::fs::create_dir_all(root.join("_staging/night=2023-01-02")).unwrap();
-    std::fs::write(root.join("_staging/night=2023-01-02/sealed.parquet"), b"junk").unwrap();
+    std::fs::write(
+        root.join("_staging/night=2023-01-02/sealed.parquet"),
+        b"junk",
+    )
+    .unwrap();
     let q = ObsLogQuery::new(&log).await.unwrap();
-    assert!(table(&q, "SELECT count(*) AS n FROM obslog").await.contains("| 2 |"));
+    assert!(table(&q, "SELECT count(*) AS n FROM obslog")
+        .await
+        .contains("| 2 |"));
     let log = ObsLog::open(&root).unwrap();
     assert!(!root.join("_staging").exists());
     assert_eq!(std::fs::read_dir(&ndir).unwrap().count(), 1);
@@ -123,7 +179,11 @@ async fn bad_sql_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let log = ObsLog::open(dir.path().join("obslog")).unwrap();
     let q = ObsLogQuery::new(&log).await.unwrap();
-    let err = q.sql("SELECT nope FROM obslog").await.unwrap_err().to_string();
+    let err = q
+        .sql("SELECT nope FROM obslog")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("nope"), "{err}");
     assert!(q.sql("SELEC").await.is_err());
 }
@@ -134,18 +194,27 @@ async fn output_formats() {
     let log = ObsLog::open(dir.path().join("obslog")).unwrap();
     log.append(&rows(&sim(), 0..1, 2)).unwrap();
     let q = ObsLogQuery::new(&log).await.unwrap();
-    let (schema, b) = q.sql("SELECT det_id, object FROM obslog ORDER BY det_id").await.unwrap();
+    let (schema, b) = q
+        .sql("SELECT det_id, object FROM obslog ORDER BY det_id")
+        .await
+        .unwrap();
     let render = |f| {
         let mut out = Vec::new();
         write_batches(&mut out, &schema, &b, f).unwrap();
         out
     };
-    assert_eq!(String::from_utf8(render(OutputFormat::Csv)).unwrap(), "det_id,object\n111,J0322+5925_dith1\n112,J0322+5925_dith1\n");
+    assert_eq!(
+        String::from_utf8(render(OutputFormat::Csv)).unwrap(),
+        "det_id,object\n111,J0322+5925_dith1\n112,J0322+5925_dith1\n"
+    );
     let json: serde_json::Value = serde_json::from_slice(&render(OutputFormat::Json)).unwrap();
     assert_eq!(json[1]["det_id"], 112);
     let pq = render(OutputFormat::Parquet);
     assert_eq!(&pq[..4], b"PAR1");
-    let (schema, b) = q.sql("SELECT det_id FROM obslog WHERE det_id < 0").await.unwrap();
+    let (schema, b) = q
+        .sql("SELECT det_id FROM obslog WHERE det_id < 0")
+        .await
+        .unwrap();
     let mut out = Vec::new();
     write_batches(&mut out, &schema, &b, OutputFormat::Json).unwrap();
     assert_eq!(String::from_utf8(out).unwrap().trim(), "[]");

@@ -25,7 +25,11 @@ pub struct RedisServer {
 }
 
 fn ping(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)) else { return false };
+    let Ok(mut s) =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
+    else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
     if s.write_all(b"PING\r\n").is_err() {
         return false;
@@ -49,7 +53,11 @@ impl RedisServer {
                 .stderr(Stdio::null())
                 .spawn()
                 .with_context(|| format!("cannot start {bin:?}: install the Debian package redis-server (scripts/test.sh does) or set REDIS_SERVER"))?;
-            let mut server = RedisServer { child, port, _dir: dir };
+            let mut server = RedisServer {
+                child,
+                port,
+                _dir: dir,
+            };
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if ping(port) {

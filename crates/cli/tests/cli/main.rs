@@ -1,0 +1,31 @@
+//! End-to-end tests of the `tomoe` binary: real processes, real redis-server, real HTTP.
+
+#![allow(clippy::unwrap_used)]
+
+mod commands;
+mod restart;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn tomoe() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tomoe"));
+    c.env("TOMOE_LOG", "warn").env_remove("TOMOE_CONFIG");
+    c
+}
+
+pub fn run_ok(args: &[&str], cwd: &Path) -> Output {
+    let out = tomoe().args(args).current_dir(cwd).output().unwrap();
+    assert!(
+        out.status.success(),
+        "tomoe {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fits/tests/data/headers")
+        .join(name)
+}

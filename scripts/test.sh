@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls exactly this).
+#
+# 1. installs what the tests need when it is missing (Debian: redis-server);
+# 2. cargo fmt --check, cargo clippy -D warnings;
+# 3. every test (cargo-nextest when present, else cargo test), then doc tests.
+#
+# The build goes to a shared target directory outside the clone (CARGO_TARGET_DIR, default
+# /var/tmp/tomoe-target) so repeated runs reuse it: a cold debug build takes ~6 min on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/tomoe-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+apt_missing=()
+command -v redis-server >/dev/null 2>&1 || apt_missing+=(redis-server)
+if [ ${#apt_missing[@]} -gt 0 ]; then
+  echo "installing: ${apt_missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${apt_missing[@]}"
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+  cargo test --workspace --locked --doc
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
