@@ -107,6 +107,11 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
+/// Hex SHA-256 of a byte slice.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
 fn is_fits(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     n.ends_with(".fits") || n.ends_with(".fit") || n.ends_with(".fts")

@@ -1,12 +1,306 @@
 //! `tomoe bench …`: benchmarks that run a named baseline in the same run and report ratios.
+//!
+//! `tomoe bench archive`: notice-to-logged latency of the archive daemon for bursts of
+//! full-size stacks, and fetch throughput against `curl` downloading the same files from the
+//! same file server with the same parallelism. Build in release mode for meaningful numbers:
+//! `cargo run --release -p tomoe-cli --bin tomoe -- bench archive`.
 
-use clap::Subcommand;
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use std::collections::HashMap;
+use std::future::IntoFuture;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tomoe_archive::config::ArchiveConfig;
 
 /// Benchmarks.
 #[derive(Debug, Subcommand)]
-pub enum BenchCmd {}
+pub enum BenchCmd {
+    /// Archive: notice-to-logged latency (p50/p99) and fetch throughput vs curl.
+    #[command(after_help = "Example:\n  tomoe bench archive --bursts 3 --chips 84")]
+    Archive(ArchiveBenchArgs),
+}
+
+/// Arguments of `tomoe bench archive`.
+#[derive(Debug, Args)]
+pub struct ArchiveBenchArgs {
+    /// Working directory (recreated).
+    #[arg(long, default_value = "/var/tmp/tomoe-bench")]
+    pub dir: PathBuf,
+    /// Bursts (exposures).
+    #[arg(long, default_value_t = 3)]
+    pub bursts: usize,
+    /// Files per burst (chips).
+    #[arg(long, default_value_t = 84)]
+    pub chips: usize,
+    /// Image width (2000 gives the real 9 MB stacks).
+    #[arg(long, default_value_t = 2000)]
+    pub width: usize,
+    /// Image height.
+    #[arg(long, default_value_t = 1128)]
+    pub height: usize,
+    /// Seconds between bursts (an 18-frame exposure takes 9.5 s).
+    #[arg(long, default_value_t = 9.5)]
+    pub cadence: f64,
+    /// Parallel downloads, for the daemon and for curl.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Repetitions of the throughput comparison (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+}
 
 /// Runs a benchmark.
 pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
-    match cmd {}
+    match cmd {
+        BenchCmd::Archive(a) => archive(a),
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    percentile(&v, 50.0)
+}
+
+fn generate(
+    a: &ArchiveBenchArgs,
+    source: &Path,
+) -> anyhow::Result<Vec<(usize, String, u64, String)>> {
+    let sim = tomoe_sim::StackSim {
+        exposures: a.bursts,
+        chips: a.chips,
+        width: a.width,
+        height: a.height,
+        start: tomoe_core::UtcMicros::now().add_seconds(-3600.0),
+        ..Default::default()
+    };
+    std::fs::create_dir_all(source)?;
+    let mut out = Vec::new();
+    let bar = indicatif::ProgressBar::new((a.bursts * a.chips) as u64);
+    for k in 0..a.bursts {
+        for c in 0..a.chips {
+            let f = tomoe_sim::stacks::write_one(&sim, source, k, c)?;
+            let sha = tomoe_archive::announce::sha256_hex(&std::fs::read(&f.path)?);
+            out.push((
+                k,
+                f.path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default(),
+                f.size,
+                sha,
+            ));
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    Ok(out)
+}
+
+fn curl_fetch(base: &str, names: &[String], out: &Path, parallel: usize) -> anyhow::Result<f64> {
+    let _ = std::fs::remove_dir_all(out);
+    std::fs::create_dir_all(out)?;
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args([
+        "-s",
+        "-f",
+        "--parallel",
+        "--parallel-max",
+        &parallel.to_string(),
+        "--output-dir",
+    ])
+    .arg(out);
+    for n in names {
+        cmd.arg("-O").arg(format!("{base}{n}"));
+    }
+    let t = Instant::now();
+    let st = cmd
+        .status()
+        .context("cannot run curl (Debian package curl)")?;
+    let dt = t.elapsed().as_secs_f64();
+    if !st.success() {
+        bail!("curl failed: {st}");
+    }
+    Ok(dt)
+}
+
+async fn our_fetch(
+    base: &str,
+    names: &[String],
+    out: &Path,
+    parallel: usize,
+) -> anyhow::Result<f64> {
+    let _ = std::fs::remove_dir_all(out);
+    std::fs::create_dir_all(out)?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(parallel)
+        .build()?;
+    let sem = Arc::new(tokio::sync::Semaphore::new(parallel));
+    let t = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for n in names {
+        let (client, sem, url, part) = (
+            client.clone(),
+            sem.clone(),
+            url::Url::parse(&format!("{base}{n}"))?,
+            out.join(n),
+        );
+        set.spawn(async move {
+            let _p = sem.acquire_owned().await;
+            tomoe_archive::fetch::fetch_to(
+                &client,
+                &url,
+                &part,
+                Duration::from_secs(10),
+                Duration::from_secs(300),
+            )
+            .await
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r??;
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
+
+fn archive(a: ArchiveBenchArgs) -> anyhow::Result<()> {
+    if a.bursts == 0 || a.chips == 0 || a.chips > 84 {
+        bail!("--bursts must be > 0 and --chips 1..=84");
+    }
+    let source = a.dir.join("source");
+    let _ = std::fs::remove_dir_all(&source);
+    eprintln!(
+        "generating {} stacks of {}x{} in {} …",
+        a.bursts * a.chips,
+        a.width,
+        a.height,
+        source.display()
+    );
+    let files = generate(&a, &source)?;
+    let total_bytes: u64 = files.iter().map(|f| f.2).sum();
+    let names: Vec<String> = files.iter().map(|f| f.1.clone()).collect();
+    let redis = tomoe_testkit::RedisServer::start()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}/", listener.local_addr()?);
+        tokio::spawn(axum::serve(listener, tomoe_archive::fileserver::router(source.clone())).into_future());
+
+        // 1. Throughput: curl vs our fetcher, same files, same server, same parallelism.
+        let (mut curl_t, mut ours_t) = (Vec::new(), Vec::new());
+        for _ in 0..a.repeat {
+            let (n2, b2, o2, p) = (names.clone(), base.clone(), a.dir.join("curl"), a.concurrency);
+            curl_t.push(tokio::task::spawn_blocking(move || curl_fetch(&b2, &n2, &o2, p)).await??);
+            ours_t.push(our_fetch(&base, &names, &a.dir.join("ours"), a.concurrency).await?);
+        }
+        let _ = std::fs::remove_dir_all(a.dir.join("curl"));
+        let _ = std::fs::remove_dir_all(a.dir.join("ours"));
+        let mb = total_bytes as f64 / 1e6;
+        let (ct, ot) = (median(curl_t.clone()), median(ours_t.clone()));
+
+        // 2. Latency: bursts of notices at the exposure cadence, into a fresh archive.
+        let work = a.dir.join("run");
+        let _ = std::fs::remove_dir_all(&work);
+        let cfg = ArchiveConfig {
+            redis_url: redis.url(),
+            source_url: base.clone(),
+            archive_root: work.join("archive"),
+            obslog_root: work.join("obslog"),
+            quarantine: work.join("quarantine"),
+            state_dir: work.join("state"),
+            concurrency: a.concurrency,
+            reconcile_interval_s: 0,
+            seal_after_hours: -1.0,
+            ..Default::default()
+        };
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let daemon = tokio::spawn(tomoe_archive::run(cfg.clone(), async move {
+            let _ = stop_rx.await;
+        }));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !tomoe_archive::daemon::read_status(&cfg.state_dir).map(|s| s.redis_connected).unwrap_or(false) {
+            if Instant::now() > deadline {
+                bail!("daemon did not connect to Redis");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Poll the log for first appearance of each name.
+        let seen: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+        let (seen2, root, n_total) = (seen.clone(), cfg.obslog_root.clone(), names.len());
+        let poller = std::thread::spawn(move || {
+            let log = tomoe_store::ObsLog::open(&root);
+            let Ok(log) = log else { return };
+            let t_end = Instant::now() + Duration::from_secs(600);
+            while Instant::now() < t_end {
+                let now = Instant::now();
+                if let Ok(all) = log.all_names() {
+                    let mut s = seen2.lock().unwrap_or_else(|p| p.into_inner());
+                    for n in all {
+                        s.entry(n).or_insert(now);
+                    }
+                    if s.len() >= n_total {
+                        return;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        let client = redis::Client::open(redis.url())?;
+        let mut con = client.get_multiplexed_async_connection().await?;
+        let mut published: HashMap<String, Instant> = HashMap::new();
+        let mut burst_spans = Vec::new();
+        for k in 0..a.bursts {
+            let t_burst = Instant::now();
+            for (_, n, size, sha) in files.iter().filter(|f| f.0 == k) {
+                let msg = serde_json::json!({"type": "file", "path": n, "size": size, "sha256": sha}).to_string();
+                published.insert(n.clone(), Instant::now());
+                redis::cmd("PUBLISH").arg(&cfg.channel).arg(msg).query_async::<i64>(&mut con).await?;
+            }
+            burst_spans.push(t_burst);
+            if k + 1 < a.bursts {
+                tokio::time::sleep(Duration::from_secs_f64(a.cadence)).await;
+            }
+        }
+        let _ = tokio::task::spawn_blocking(move || poller.join()).await;
+        let _ = stop_tx.send(());
+        let status = daemon.await??;
+        let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+        let mut lat: Vec<f64> = published.iter().filter_map(|(n, t0)| seen.get(n).map(|t1| t1.saturating_duration_since(*t0).as_secs_f64())).collect();
+        lat.sort_by(f64::total_cmp);
+        // Burst throughput: bytes of a burst over the time from its first notice to its last row.
+        let mut burst_mbps = Vec::new();
+        for (k, t0) in burst_spans.iter().enumerate() {
+            let last = files.iter().filter(|f| f.0 == k).filter_map(|f| seen.get(&f.1)).max();
+            let bytes: u64 = files.iter().filter(|f| f.0 == k).map(|f| f.2).sum();
+            if let Some(t1) = last {
+                burst_mbps.push(bytes as f64 / 1e6 / t1.saturating_duration_since(*t0).as_secs_f64());
+            }
+        }
+        println!("## tomoe bench archive ({} bursts × {} files of {}×{} float32, {:.1} MB each; concurrency {})", a.bursts, a.chips, a.width, a.height, files[0].2 as f64 / 1e6, a.concurrency);
+        println!();
+        println!("| measure | value |");
+        println!("|---|---|");
+        println!("| files logged | {} of {} ({} failed) |", lat.len(), names.len(), status.counts.failed);
+        println!("| notice→logged p50 | {:.3} s |", percentile(&lat, 50.0));
+        println!("| notice→logged p99 | {:.3} s |", percentile(&lat, 99.0));
+        println!("| notice→logged max | {:.3} s |", lat.last().copied().unwrap_or(f64::NAN));
+        println!("| daemon burst throughput (fetch + verify + sha256 + place + log), median | {:.0} MB/s |", median(burst_mbps));
+        println!("| fetcher throughput, median of {} | {:.0} MB/s ({:.2} s for {:.0} MB) |", a.repeat, mb / ot, ot, mb);
+        println!("| curl --parallel-max {} throughput, median of {} | {:.0} MB/s ({:.2} s) |", a.concurrency, a.repeat, mb / ct, ct);
+        println!("| fetcher / curl throughput ratio | {:.2} |", ct / ot);
+        println!();
+        println!("runs (s): curl {curl_t:.3?}, fetcher {ours_t:.3?}");
+        Ok(())
+    })
 }
