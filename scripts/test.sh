@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls exactly this).
 #
-# 1. installs what the tests need when it is missing (Debian: redis-server);
+# 1. installs what the tests need when it is missing (Debian: redis-server; PyPI: pyarrow,
+#    duckdb for the cross-reading checks);
 # 2. cargo fmt --check, cargo clippy -D warnings;
 # 3. every test (cargo-nextest when present, else cargo test), then doc tests.
 #
@@ -20,6 +21,16 @@ if [ ${#apt_missing[@]} -gt 0 ]; then
   echo "installing: ${apt_missing[*]}"
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${apt_missing[@]}"
+fi
+
+# Python packages for the cross-checks that read our files as users would.
+py_missing=()
+for mod in pyarrow duckdb; do
+  python3 -c "import $mod" >/dev/null 2>&1 || py_missing+=("$mod")
+done
+if [ ${#py_missing[@]} -gt 0 ]; then
+  echo "installing (pip): ${py_missing[*]}"
+  python3 -m pip install --quiet --disable-pip-version-check "${py_missing[@]}"
 fi
 
 echo "== cargo fmt --check"

@@ -219,3 +219,54 @@ async fn output_formats() {
     write_batches(&mut out, &schema, &b, OutputFormat::Json).unwrap();
     assert_eq!(String::from_utf8(out).unwrap().trim(), "[]");
 }
+
+/// pyarrow and DuckDB (installed by scripts/test.sh) open the log as it is, one night sealed
+/// and one still in parts, and agree with our SQL.
+#[tokio::test]
+async fn pyarrow_and_duckdb_read_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("obslog");
+    let log = ObsLog::open(&root).unwrap();
+    let s = sim();
+    log.append(&rows(&s, 0..2, 3)).unwrap();
+    log.append(&rows(&s, 2..3, 3)).unwrap();
+    log.seal(CivilDate::parse("2023-01-02").unwrap()).unwrap();
+    let later = StackSim {
+        start: UtcMicros::parse_iso("2024-03-05T12:00:00").unwrap(),
+        first_exp_id: 990_000,
+        ..sim()
+    };
+    log.append(&rows(&later, 0..1, 2)).unwrap();
+    log.append(&rows(&later, 1..2, 2)).unwrap();
+    let q = ObsLogQuery::new(&log).await.unwrap();
+    let ours = table(&q, "SELECT count(*) AS n, sum(size) AS s FROM obslog").await;
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts/check_obslog_readers.py");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&root)
+        .output()
+        .expect("python3 (installed by scripts/test.sh)");
+    assert!(
+        out.status.success(),
+        "python readers failed (run scripts/test.sh to install pyarrow and duckdb): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let size_sum = (1000 + 1001 + 1002) * 3 + (1000 + 1001) * 2;
+    assert!(ours.contains(&format!("| 13 | {size_sum} |")), "{ours}");
+    assert_eq!(v["pyarrow"]["rows"], 13);
+    assert_eq!(v["pyarrow"]["size_sum"], size_sum);
+    assert_eq!(
+        v["pyarrow"]["nights"],
+        serde_json::json!(["2023-01-02", "2024-03-05"])
+    );
+    assert_eq!(
+        v["pyarrow"]["exp_ids"],
+        serde_json::json!([860262, 860263, 860264, 990000, 990001])
+    );
+    assert_eq!(v["duckdb"]["rows"], 13);
+    assert_eq!(v["duckdb"]["size_sum"], size_sum);
+    assert_eq!(v["duckdb"]["nights"], 2);
+    assert_eq!(v["duckdb"]["min_year"], 2023);
+}

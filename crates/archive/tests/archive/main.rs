@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod announce;
 mod common;
 mod failures;
 mod fileserver;
