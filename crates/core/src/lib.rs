@@ -1,14 +1,16 @@
 //! `tomoe-core`: the numeric bottom of the Tomo-e platform.
 //!
 //! Pure functions with no I/O and no async: civil time and the observing night at Kiso
-//! ([`time`]), sexagesimal angles ([`angle`]), the FITS world coordinate system ([`wcs`]) and
-//! small special functions ([`special`]). Everything here is `f64`; angles are radians inside
+//! ([`time`]), sexagesimal angles ([`angle`]), the FITS world coordinate system ([`wcs`]), small special functions ([`special`]),
+//! robust statistics ([`stats`]) and exact fixed-aperture photometry ([`phot`]). Everything here is `f64`; angles are radians inside
 //! the crate unless a name or doc says degrees (the file/API edge uses degrees).
 //!
 //! Heavy dependencies are deliberately absent so this crate builds and tests in seconds.
 
 pub mod angle;
+pub mod phot;
 pub mod special;
+pub mod stats;
 pub mod time;
 pub mod wcs;
 
