@@ -4,6 +4,7 @@
 Run from the repository root:  python3 scripts/reference/fits_reference.py
 Writes (and the tests read, committed):
   crates/fits/tests/data/astropy_checksum.fits  image + binary table HDUs written by astropy with checksum=True
+  crates/fits/tests/data/astropy_int16_scaled.fits  BITPIX 16 with BSCALE/BZERO/BLANK
   crates/fits/tests/data/reference.json         values computed by astropy (versions recorded inside)
 
 Inputs: crates/fits/tests/data/sim_stack.fits, written by
@@ -34,6 +35,18 @@ fits.HDUList([prim, tab]).writeto(DATA / "astropy_checksum.fits", overwrite=True
 with fits.open(DATA / "astropy_checksum.fits", checksum=True) as h:
     checks = [{"datasum": hdu.header["DATASUM"], "checksum": hdu.header["CHECKSUM"]} for hdu in h]
 
+# 1b. A scaled 16-bit integer image with BLANK: our reader must apply BSCALE/BZERO and BLANK.
+ints = (np.arange(12 * 9, dtype=np.int16).reshape(9, 12) * 37 - 1500)
+ints[4, 5] = -32768
+ihdu = fits.PrimaryHDU(ints)
+ihdu.header["BSCALE"] = 0.5
+ihdu.header["BZERO"] = 1000.0
+ihdu.header["BLANK"] = -32768
+ihdu.writeto(DATA / "astropy_int16_scaled.fits", overwrite=True)
+with fits.open(DATA / "astropy_int16_scaled.fits") as h:
+    scaled = h[0].data.astype(np.float64)  # astropy applies BSCALE/BZERO and BLANK -> NaN
+int16_values = [None if np.isnan(v) else float(v) for v in scaled.ravel()]
+
 # 2. Our simulated stack, read by astropy: checksums, times, and the TAN-SIP WCS.
 with fits.open(DATA / "sim_stack.fits", checksum=True) as h:
     hdr = h[0].header
@@ -62,6 +75,7 @@ ref = {
         "roundtrip_pixels": back.tolist(),
     },
     "times": times,
+    "int16_scaled_values": int16_values,
 }
 (DATA / "reference.json").write_text(json.dumps(ref, indent=2) + "\n")
 print(json.dumps(ref, indent=2))

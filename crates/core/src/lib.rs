@@ -2,7 +2,8 @@
 //!
 //! Pure functions with no I/O and no async: civil time and the observing night at Kiso
 //! ([`time`]), sexagesimal angles ([`angle`]), the FITS world coordinate system ([`wcs`]), small special functions ([`special`]),
-//! robust statistics ([`stats`]) and exact fixed-aperture photometry ([`phot`]). Everything here is `f64`; angles are radians inside
+//! robust statistics ([`stats`]) and exact fixed-aperture photometry ([`phot`]),
+//! and per-detection timestamps under the rolling shutter ([`timing`]). Everything here is `f64`; angles are radians inside
 //! the crate unless a name or doc says degrees (the file/API edge uses degrees).
 //!
 //! Heavy dependencies are deliberately absent so this crate builds and tests in seconds.
@@ -12,6 +13,7 @@ pub mod phot;
 pub mod special;
 pub mod stats;
 pub mod time;
+pub mod timing;
 pub mod wcs;
 
 pub use time::{CivilDate, UtcMicros};

@@ -7,6 +7,7 @@
 //! * [`structure`]: walks every HDU of a file, checks that the file is complete (sizes from
 //!   `BITPIX`, `NAXISn`, `PCOUNT`, `GCOUNT`) and verifies `DATASUM`/`CHECKSUM` when present.
 //!   This is what the archive uses to refuse truncated or corrupt downloads.
+//! * [`image`]: reads images and cubes one plane at a time (bounded memory).
 //! * [`write`]: writes float32 primary images (used by the simulator).
 //! * [`tomoe`]: [`tomoe::TomoeHeader`], the typed record of a Tomo-e product header.
 //!
@@ -15,11 +16,13 @@
 //! them. Pixel I/O of compressed images is left to cfitsio (the `fitsio` crate) when needed.
 
 pub mod header;
+pub mod image;
 pub mod structure;
 pub mod tomoe;
 pub mod write;
 
 pub use header::{Card, Header, HeaderError, Value};
+pub use image::{ImageError, ImageFile};
 pub use structure::{verify_file, FitsLayout, StructureError};
 pub use tomoe::{FrameId, TomoeHeader};
 

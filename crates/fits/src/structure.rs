@@ -382,6 +382,11 @@ pub fn verify_file(path: &Path) -> Result<FitsLayout, StructureError> {
 
 /// Reads the primary header only (cheap: stops at `END`).
 pub fn read_primary_header(path: &Path) -> Result<Header, StructureError> {
+    read_primary(path).map(|(h, _)| h)
+}
+
+/// Reads the primary header and returns it with its length in bytes (where the data start).
+pub fn read_primary(path: &Path) -> Result<(Header, u64), StructureError> {
     let io_err = |source| StructureError::Io {
         path: path.to_path_buf(),
         source,
@@ -409,13 +414,13 @@ pub fn read_primary_header(path: &Path) -> Result<Header, StructureError> {
             .any(|c| c.starts_with(b"END") && c[3..].iter().all(|&b| b == b' '))
             || bytes.len() >= MAX_HEADER_BLOCKS * BLOCK
         {
-            return Header::parse(&bytes).map(|(h, _)| h).map_err(|source| {
-                StructureError::Header {
+            return Header::parse(&bytes)
+                .map(|(h, len)| (h, len as u64))
+                .map_err(|source| StructureError::Header {
                     path: path.into(),
                     hdu: 0,
                     source,
-                }
-            });
+                });
         }
     }
 }

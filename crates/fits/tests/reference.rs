@@ -119,3 +119,19 @@ fn utc_mjd_and_julian_year_match_astropy() {
         );
     }
 }
+
+#[test]
+fn scaled_int16_image_reads_as_astropy() {
+    let r = reference();
+    let mut img = tomoe_fits::ImageFile::open(&data("astropy_int16_scaled.fits")).unwrap();
+    let mut buf = Vec::new();
+    img.read_frame(0, &mut buf).unwrap();
+    let want = r["int16_scaled_values"].as_array().unwrap();
+    assert_eq!(buf.len(), want.len());
+    for (got, w) in buf.iter().zip(want) {
+        match w.as_f64() {
+            Some(v) => assert_eq!(f64::from(*got), v),
+            None => assert!(got.is_nan()),
+        }
+    }
+}
