@@ -9,6 +9,7 @@
 pub mod bench;
 pub mod config;
 pub mod demo;
+pub mod phot;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
@@ -56,6 +57,8 @@ pub enum Command {
     /// FITS tools.
     #[command(subcommand)]
     Fits(FitsCmd),
+    /// Fixed-aperture photometry (exact pixel overlap, 21 px diameter by default) at given positions.
+    Phot(phot::PhotArgs),
     /// Configuration.
     #[command(subcommand, name = "config")]
     Cfg(ConfigCmd),
@@ -418,6 +421,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Bench(b) => bench::run(b).map(|_| 0),
+        Command::Phot(a) => phot::run(a).map(|_| 0),
     }
 }
 
