@@ -31,7 +31,7 @@ async fn announces_complete_files_once_with_heartbeats() {
 
     // A writer that writes slowly and non-atomically: the announcer must wait for the end.
     let full = std::fs::read(
-        write_one(&sim, &env.dir.path().to_path_buf(), 0, 1)
+        write_one(&sim, env.dir.path(), 0, 1)
             .unwrap()
             .path,
     )
