@@ -17,6 +17,9 @@ use tomoe_archive::config::ArchiveConfig;
 /// Benchmarks.
 #[derive(Debug, Subcommand)]
 pub enum BenchCmd {
+    /// Photometry: exact apertures per second, single core, against sep in the same run.
+    #[command(after_help = "Example:\n  tomoe bench phot --apertures 20000")]
+    Phot(PhotBenchArgs),
     /// Archive: notice-to-logged latency (p50/p99) and fetch throughput vs curl.
     #[command(after_help = "Example:\n  tomoe bench archive --bursts 3 --chips 84")]
     Archive(ArchiveBenchArgs),
@@ -55,7 +58,145 @@ pub struct ArchiveBenchArgs {
 pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Archive(a) => archive(a),
+        BenchCmd::Phot(a) => phot(a),
     }
+}
+
+/// Arguments of `tomoe bench phot`.
+#[derive(Debug, Args)]
+pub struct PhotBenchArgs {
+    /// Apertures per repetition.
+    #[arg(long, default_value_t = 20_000)]
+    pub apertures: usize,
+    /// Aperture radius [px].
+    #[arg(long, default_value_t = 10.5)]
+    pub radius: f64,
+    /// Repetitions (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub repeat: usize,
+    /// Python interpreter with sep and numpy.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+}
+
+fn phot(a: PhotBenchArgs) -> anyhow::Result<()> {
+    use rand::{Rng, SeedableRng};
+    use tomoe_core::phot::{sum_circle, CircleOptions, Image, Noise};
+    let sim = tomoe_sim::StackSim::default();
+    let (w, h) = (sim.width, sim.height);
+    let img = sim.pixels(0, 0);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let pos: Vec<(f64, f64)> = (0..a.apertures)
+        .map(|_| {
+            (
+                rng.random_range(0.0..w as f64 - 1.0),
+                rng.random_range(0.0..h as f64 - 1.0),
+            )
+        })
+        .collect();
+    let dir = tempfile_dir()?;
+    let img_path = dir.join("image.f32le");
+    let pos_path = dir.join("pos.f64le");
+    std::fs::write(
+        &img_path,
+        img.iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>(),
+    )?;
+    std::fs::write(
+        &pos_path,
+        pos.iter()
+            .flat_map(|(x, y)| [x.to_le_bytes(), y.to_le_bytes()])
+            .flatten()
+            .collect::<Vec<u8>>(),
+    )?;
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench/sep_apertures.py");
+    let out = std::process::Command::new(&a.python)
+        .arg(&script)
+        .args([
+            img_path.to_str().unwrap_or_default(),
+            &w.to_string(),
+            &h.to_string(),
+            pos_path.to_str().unwrap_or_default(),
+            &a.radius.to_string(),
+            &a.repeat.to_string(),
+        ])
+        .output()
+        .with_context(|| {
+            format!(
+                "cannot run {} (needs numpy and sep: pip install sep)",
+                a.python
+            )
+        })?;
+    if !out.status.success() {
+        bail!(
+            "sep baseline failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let sep: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let sep_times: Vec<f64> = sep["seconds"]
+        .as_array()
+        .map(|v| v.iter().filter_map(|x| x.as_f64()).collect())
+        .unwrap_or_default();
+    let opt = CircleOptions {
+        radius: a.radius,
+        ..Default::default()
+    };
+    let im = Image::new(&img, w, h);
+    let mut ours = Vec::new();
+    let mut flux_sum = 0.0;
+    for _ in 0..a.repeat {
+        let t = Instant::now();
+        flux_sum = 0.0;
+        for &(x, y) in &pos {
+            flux_sum += sum_circle(
+                im,
+                None,
+                None,
+                x,
+                y,
+                &opt,
+                Noise {
+                    rms: 10.0,
+                    gain: 0.0,
+                },
+            )
+            .flux;
+        }
+        ours.push(t.elapsed().as_secs_f64());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let sep_sum = sep["flux_sum"].as_f64().unwrap_or(f64::NAN);
+    let (o, s) = (median(ours.clone()), median(sep_times.clone()));
+    println!("## tomoe bench phot ({} apertures of r = {} px on a {w}×{h} float32 image, single core, median of {})", a.apertures, a.radius, a.repeat);
+    println!();
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!(
+        "| tomoe exact apertures/s | {:.0} |",
+        a.apertures as f64 / o
+    );
+    println!(
+        "| sep {} sum_circle(subpix=0) apertures/s | {:.0} |",
+        sep["sep"].as_str().unwrap_or("?"),
+        a.apertures as f64 / s
+    );
+    println!("| speed ratio tomoe / sep | {:.2} |", s / o);
+    println!(
+        "| flux sums agree (relative difference) | {:.1e} |",
+        ((flux_sum - sep_sum) / sep_sum).abs()
+    );
+    println!();
+    println!("runs (s): tomoe {ours:.4?}, sep {sep_times:.4?}");
+    Ok(())
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let d = std::env::temp_dir().join(format!("tomoe-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

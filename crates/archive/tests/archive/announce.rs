@@ -30,12 +30,7 @@ async fn announces_complete_files_once_with_heartbeats() {
     }));
 
     // A writer that writes slowly and non-atomically: the announcer must wait for the end.
-    let full = std::fs::read(
-        write_one(&sim, env.dir.path(), 0, 1)
-            .unwrap()
-            .path,
-    )
-    .unwrap();
+    let full = std::fs::read(write_one(&sim, env.dir.path(), 0, 1).unwrap().path).unwrap();
     let name = "sTMQ1202301020086026212.fits";
     let mut f = std::fs::File::create(env.source.join(name)).unwrap();
     for chunk in full.chunks(full.len() / 4 + 1) {
