@@ -86,6 +86,179 @@ pub fn pixel_overlap(i: i64, j: i64, cx: f64, cy: f64, r: f64) -> f64 {
     circle_rect_overlap(x0, x0 + 1.0, y0, y0 + 1.0, r)
 }
 
+/// Per-aperture geometry: edge coordinates relative to the centre with the transcendental parts
+/// of the corner function precomputed per column edge and per row edge.
+#[derive(Debug)]
+struct Geom {
+    r: f64,
+    i0: i64,
+    j0: i64,
+    nc: usize,
+    nr: usize,
+    cx: f64,
+    cy: f64,
+    // column edges k = 0..=nc at x = i0 + k − ½ − cx
+    ax: Vec<f64>,
+    sx: Vec<f64>,
+    gx: Vec<f64>,
+    // row edges m = 0..=nr at y = j0 + m − ½ − cy
+    ay: Vec<f64>,
+    sy: Vec<f64>,
+    head: Vec<f64>,
+}
+
+impl Geom {
+    const fn new() -> Self {
+        Self {
+            r: 0.0,
+            i0: 0,
+            j0: 0,
+            nc: 0,
+            nr: 0,
+            cx: 0.0,
+            cy: 0.0,
+            ax: Vec::new(),
+            sx: Vec::new(),
+            gx: Vec::new(),
+            ay: Vec::new(),
+            sy: Vec::new(),
+            head: Vec::new(),
+        }
+    }
+
+    fn prepare(&mut self, cx: f64, cy: f64, r: f64) {
+        let (i0, i1) = ((cx - r + 0.5).floor() as i64, (cx + r - 0.5).ceil() as i64);
+        let (j0, j1) = ((cy - r + 0.5).floor() as i64, (cy + r - 0.5).ceil() as i64);
+        self.r = r;
+        self.cx = cx;
+        self.cy = cy;
+        self.i0 = i0;
+        self.j0 = j0;
+        self.nc = (i1 - i0 + 1).max(0) as usize;
+        self.nr = (j1 - j0 + 1).max(0) as usize;
+        self.ax.clear();
+        self.sx.clear();
+        self.gx.clear();
+        for k in 0..=self.nc {
+            let x = (i0 + k as i64) as f64 - 0.5 - cx;
+            let a = x.abs().min(r);
+            self.ax.push(a);
+            self.sx.push(if x < 0.0 { -1.0 } else { 1.0 });
+            self.gx.push(g(a, r));
+        }
+        self.ay.clear();
+        self.sy.clear();
+        self.head.clear();
+        for m in 0..=self.nr {
+            let y = (j0 + m as i64) as f64 - 0.5 - cy;
+            let a = y.abs().min(r);
+            let xc = ((r - a) * (r + a)).max(0.0).sqrt();
+            self.ay.push(a);
+            self.sy.push(if y < 0.0 { -1.0 } else { 1.0 });
+            self.head.push(xc * a - g(xc, r));
+        }
+    }
+
+    /// Signed corner function W at column edge k, row edge m.
+    #[inline]
+    fn corner(&self, k: usize, m: usize) -> f64 {
+        let (ax, ay) = (self.ax[k], self.ay[m]);
+        let q = if ax * ax + ay * ay <= self.r * self.r {
+            ax * ay
+        } else {
+            self.head[m] + self.gx[k]
+        };
+        self.sx[k] * self.sy[m] * q
+    }
+
+    /// Exact weight of pixel column `i` in box row `jj`.
+    #[inline]
+    fn weight(&self, i: i64, jj: usize) -> f64 {
+        let k = (i - self.i0) as usize;
+        (self.corner(k + 1, jj + 1) - self.corner(k, jj + 1) - self.corner(k + 1, jj)
+            + self.corner(k, jj))
+        .max(0.0)
+    }
+
+    /// For box row `jj`: the pixel columns touched by the circle `[lo, hi]` and the interior run
+    /// `[ilo, ihi]` of pixels wholly inside it (empty when `ilo > ihi`).
+    fn row_span(&self, jj: usize) -> Option<(i64, i64, i64, i64)> {
+        let r = self.r;
+        let (y0, y1) = (
+            (self.j0 + jj as i64) as f64 - 0.5 - self.cy,
+            (self.j0 + jj as i64) as f64 + 0.5 - self.cy,
+        );
+        let near = if y0 <= 0.0 && y1 >= 0.0 {
+            0.0
+        } else {
+            y0.abs().min(y1.abs())
+        };
+        let far = y0.abs().max(y1.abs());
+        if near >= r {
+            return None;
+        }
+        let outer = ((r - near) * (r + near)).sqrt();
+        let (lo, hi) = (
+            (self.cx - outer + 0.5).floor() as i64,
+            (self.cx + outer - 0.5).ceil() as i64,
+        );
+        let (lo, hi) = (lo.max(self.i0), hi.min(self.i0 + self.nc as i64 - 1));
+        if far >= r {
+            return Some((lo, hi, hi + 1, hi));
+        }
+        let inner = ((r - far) * (r + far)).sqrt();
+        let (ilo, ihi) = (
+            (self.cx - inner + 0.5).ceil() as i64,
+            (self.cx + inner - 0.5).floor() as i64,
+        );
+        Some((lo, hi, ilo.max(lo), ihi.min(hi)))
+    }
+}
+
+/// Adds one weighted pixel to the running sums (general path: maps, edges, NaN).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn accumulate(
+    img: Image<'_>,
+    bkg: Option<&[f32]>,
+    rms: Option<&[f32]>,
+    noise: Noise,
+    opt: &CircleOptions,
+    i: i64,
+    j: i64,
+    wgt: f64,
+    sum: &mut f64,
+    var: &mut f64,
+    area: &mut f64,
+    flags: &mut u16,
+    plain: bool,
+) {
+    // Overlaps below 1e-12 px² are rounding noise of a circle touching a pixel edge.
+    if wgt < 1e-12 {
+        return;
+    }
+    if i < 0 || j < 0 || i >= img.width as i64 || j >= img.height as i64 {
+        *flags |= FLAG_EDGE;
+        return;
+    }
+    let k = j as usize * img.width + i as usize;
+    let v = img.data[k];
+    if !v.is_finite() {
+        *flags |= FLAG_BAD_PIXEL;
+        return;
+    }
+    if f64::from(v) >= opt.saturation {
+        *flags |= FLAG_SATURATED;
+    }
+    let b = bkg.map(|b| f64::from(b[k])).unwrap_or(0.0);
+    *sum += wgt * (f64::from(v) - b);
+    if !plain {
+        let s = rms.map(|m| f64::from(m[k])).unwrap_or(noise.rms);
+        *var += wgt * s * s;
+    }
+    *area += wgt;
+}
+
 /// Flag: the aperture extends beyond the image.
 pub const FLAG_EDGE: u16 = 1;
 /// Flag: a pixel in the aperture is NaN/inf or masked (it is left out of the sum).
@@ -180,52 +353,100 @@ pub fn sum_circle(
     opt: &CircleOptions,
     noise: Noise,
 ) -> ApertureResult {
+    thread_local! {
+        static GEOM: std::cell::RefCell<Geom> = const { std::cell::RefCell::new(Geom::new()) };
+    }
     let r = opt.radius;
     let mut flags = 0u16;
     let (w, h) = (img.width as i64, img.height as i64);
-    let (i0, i1) = ((cx - r - 0.5).floor() as i64, (cx + r + 0.5).ceil() as i64);
-    let (j0, j1) = ((cy - r - 0.5).floor() as i64, (cy + r + 0.5).ceil() as i64);
-    // Pixels whose farthest corner is within r are fully inside: weight 1, no geometry.
-    let r_in = r - std::f64::consts::FRAC_1_SQRT_2;
-    let r_out = r + std::f64::consts::FRAC_1_SQRT_2;
-    let (r_in2, r_out2) = (if r_in > 0.0 { r_in * r_in } else { -1.0 }, r_out * r_out);
     let (mut sum, mut var, mut area) = (0.0f64, 0.0f64, 0.0f64);
-    for j in j0..=j1 {
-        let dy = j as f64 - cy;
-        for i in i0..=i1 {
-            let dx = i as f64 - cx;
-            let d2 = dx * dx + dy * dy;
-            if d2 > r_out2 {
+    let plain = bkg.is_none() && rms.is_none();
+    let mut mx = f32::NEG_INFINITY;
+    GEOM.with(|geom| {
+        let geom = &mut *geom.borrow_mut();
+        geom.prepare(cx, cy, r);
+        for jj in 0..geom.nr {
+            let j = geom.j0 + jj as i64;
+            let Some((lo, hi, ilo, ihi)) = geom.row_span(jj) else {
                 continue;
-            }
-            let wgt = if d2 < r_in2 {
-                1.0
-            } else {
-                pixel_overlap(i, j, cx, cy, r)
             };
-            // Overlaps below 1e-12 px² are rounding noise of a circle touching a pixel edge.
-            if wgt < 1e-12 {
-                continue;
+            let row_out = j < 0 || j >= h;
+            // Interior run [ilo, ihi]: weight 1, summed directly when it is inside the image.
+            if plain && !row_out && ilo <= ihi && ilo >= 0 && ihi < w {
+                let start = j as usize * img.width;
+                let run = &img.data[start + ilo as usize..=start + ihi as usize];
+                let mut s = 0.0f64;
+                for &v in run {
+                    s += f64::from(v);
+                    mx = mx.max(v);
+                }
+                if s.is_finite() {
+                    sum += s;
+                    area += run.len() as f64;
+                } else {
+                    for &v in run {
+                        if v.is_finite() {
+                            sum += f64::from(v);
+                            area += 1.0;
+                        } else {
+                            flags |= FLAG_BAD_PIXEL;
+                        }
+                    }
+                }
+                for i in lo..ilo {
+                    accumulate(
+                        img,
+                        bkg,
+                        rms,
+                        noise,
+                        opt,
+                        i,
+                        j,
+                        geom.weight(i, jj),
+                        &mut sum,
+                        &mut var,
+                        &mut area,
+                        &mut flags,
+                        plain,
+                    );
+                }
+                for i in ihi + 1..=hi {
+                    accumulate(
+                        img,
+                        bkg,
+                        rms,
+                        noise,
+                        opt,
+                        i,
+                        j,
+                        geom.weight(i, jj),
+                        &mut sum,
+                        &mut var,
+                        &mut area,
+                        &mut flags,
+                        plain,
+                    );
+                }
+            } else {
+                for i in lo..=hi {
+                    let wgt = if i >= ilo && i <= ihi {
+                        1.0
+                    } else {
+                        geom.weight(i, jj)
+                    };
+                    accumulate(
+                        img, bkg, rms, noise, opt, i, j, wgt, &mut sum, &mut var, &mut area,
+                        &mut flags, plain,
+                    );
+                }
             }
-            if i < 0 || j < 0 || i >= w || j >= h {
-                flags |= FLAG_EDGE;
-                continue;
-            }
-            let k = j as usize * img.width + i as usize;
-            let v = img.data[k];
-            if !v.is_finite() {
-                flags |= FLAG_BAD_PIXEL;
-                continue;
-            }
-            if f64::from(v) >= opt.saturation {
-                flags |= FLAG_SATURATED;
-            }
-            let b = bkg.map(|b| f64::from(b[k])).unwrap_or(0.0);
-            sum += wgt * (f64::from(v) - b);
-            let s = rms.map(|m| f64::from(m[k])).unwrap_or(noise.rms);
-            var += wgt * s * s;
-            area += wgt;
         }
+    });
+    if plain {
+        var = area * noise.rms * noise.rms;
+    }
+    if f64::from(mx) >= opt.saturation {
+        flags |= FLAG_SATURATED;
     }
     let mut background = 0.0;
     if let Some((a_in, a_out)) = opt.annulus {
@@ -256,6 +477,41 @@ pub fn sum_circle(
         background,
         flags,
     }
+}
+
+/// Measures many apertures (same options) and returns results in input order.
+///
+/// Apertures are visited in order of image row band, then column, so consecutive apertures
+/// reuse the same cache lines of the image; with random positions on a 9 MB frame this roughly
+/// halves the time against visiting them in the given order.
+pub fn sum_circles(
+    img: Image<'_>,
+    bkg: Option<&[f32]>,
+    rms: Option<&[f32]>,
+    positions: &[(f64, f64)],
+    opt: &CircleOptions,
+    noise: Noise,
+) -> Vec<ApertureResult> {
+    let band = (2.0 * opt.radius).max(8.0);
+    let mut order: Vec<usize> = (0..positions.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (pa, pb) = (positions[a], positions[b]);
+        let (ba, bb) = ((pa.1 / band).floor(), (pb.1 / band).floor());
+        ba.total_cmp(&bb).then(pa.0.total_cmp(&pb.0))
+    });
+    let empty = ApertureResult {
+        flux: 0.0,
+        flux_err: 0.0,
+        area: 0.0,
+        background: 0.0,
+        flags: 0,
+    };
+    let mut out = vec![empty; positions.len()];
+    for i in order {
+        let (x, y) = positions[i];
+        out[i] = sum_circle(img, bkg, rms, x, y, opt, noise);
+    }
+    out
 }
 
 /// Sigma-clipped (3σ, 5 iterations) median and standard deviation of the pixels whose centres
@@ -347,6 +603,67 @@ mod tests {
     }
 
     #[test]
+    fn geometry_weights_and_spans_equal_per_pixel_overlaps() {
+        let mut geom = Geom::new();
+        for &(cx, cy, r) in &[
+            (10.0, 10.0, 10.5),
+            (10.37, 9.81, 10.5),
+            (3.5, 7.25, 2.2),
+            (0.123, 0.987, 0.3),
+            (158.8, 50.7, 0.7),
+            (5.5, 5.5, 0.5),
+        ] {
+            geom.prepare(cx, cy, r);
+            let mut total = 0.0;
+            for jj in 0..geom.nr {
+                let j = geom.j0 + jj as i64;
+                let span = geom.row_span(jj);
+                for ii in 0..geom.nc {
+                    let i = geom.i0 + ii as i64;
+                    let exact = pixel_overlap(i, j, cx, cy, r);
+                    let wgt = geom.weight(i, jj);
+                    assert!(
+                        (wgt - exact).abs() < 1e-12,
+                        "{cx},{cy},{r} pixel {i},{j}: {wgt} vs {exact}"
+                    );
+                    total += wgt;
+                    match span {
+                        None => assert!(
+                            exact < 1e-12,
+                            "row {j} skipped but pixel {i} overlaps {exact}"
+                        ),
+                        Some((lo, hi, ilo, ihi)) => {
+                            if i < lo || i > hi {
+                                assert!(
+                                    exact < 1e-12,
+                                    "pixel {i},{j} outside [{lo},{hi}] overlaps {exact}"
+                                );
+                            }
+                            if i >= ilo && i <= ihi {
+                                assert!(
+                                    (exact - 1.0).abs() < 1e-12,
+                                    "pixel {i},{j} in interior run has {exact}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            assert!((total - PI * r * r).abs() < 1e-10, "{cx},{cy},{r}: {total}");
+            assert!(pixel_overlap(geom.i0 - 1, geom.j0 + geom.nr as i64 / 2, cx, cy, r) < 1e-12);
+            assert!(
+                pixel_overlap(
+                    geom.i0 + geom.nc as i64,
+                    geom.j0 + geom.nr as i64 / 2,
+                    cx,
+                    cy,
+                    r
+                ) < 1e-12
+            );
+        }
+    }
+
+    #[test]
     fn constant_image_gives_value_times_exact_area() {
         let (w, h) = (60, 50);
         let img = vec![7.0f32; w * h];
@@ -403,6 +720,26 @@ mod tests {
             7.0 * inside
         );
         assert_eq!(r.flags & FLAG_EDGE, FLAG_EDGE);
+    }
+
+    #[test]
+    fn batch_equals_single_in_input_order() {
+        let (w, h) = (50, 40);
+        let img: Vec<f32> = (0..w * h).map(|i| (i % 97) as f32).collect();
+        let im = Image::new(&img, w, h);
+        let pos = [(30.2, 5.0), (3.0, 35.5), (25.0, 20.0), (-2.0, 10.0)];
+        let opt = CircleOptions {
+            radius: 4.0,
+            ..Default::default()
+        };
+        let n = Noise {
+            rms: 1.0,
+            gain: 0.5,
+        };
+        let batch = sum_circles(im, None, None, &pos, &opt, n);
+        for (p, b) in pos.iter().zip(&batch) {
+            assert_eq!(*b, sum_circle(im, None, None, p.0, p.1, &opt, n));
+        }
     }
 
     #[test]
