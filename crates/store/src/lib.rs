@@ -16,6 +16,8 @@ pub mod obslog;
 pub mod query;
 pub mod schema;
 
+/// Arrow, re-exported so callers read batches without their own dependency.
+pub use arrow;
 pub use obslog::{NightInfo, ObsLog, SealReport, StoreError};
 pub use query::ObsLogQuery;
 pub use schema::ObsRow;
