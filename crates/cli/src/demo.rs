@@ -180,10 +180,11 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
         write_batches(&mut out, &schema, &b, OutputFormat::Table)?;
         drop(out);
+        let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "tomoe".into());
         println!("Try:");
-        println!("  tomoe --config {}/tomoe.toml obslog sql \"SELECT frame_id, det_id, utc_start, size FROM obslog LIMIT 5\"", dir.display());
-        println!("  tomoe --config {}/tomoe.toml obslog nights", dir.display());
-        println!("  tomoe fits header {}/archive/<year>/<night>/<file>.fits", dir.display());
+        println!("  {exe} --config {}/tomoe.toml obslog sql \"SELECT frame_id, det_id, utc_start, size FROM obslog LIMIT 5\"", dir.display());
+        println!("  {exe} --config {}/tomoe.toml obslog nights", dir.display());
+        println!("  {exe} fits header {}/archive/<year>/<night>/<file>.fits", dir.display());
         Ok(())
     })
 }
