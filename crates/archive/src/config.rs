@@ -105,7 +105,7 @@ impl Default for ArchiveConfig {
             reconcile_interval_s: 60,
             heartbeat_interval_s: 5,
             heartbeat_missed: 3,
-            flush_interval_ms: 200,
+            flush_interval_ms: 100,
             flush_rows: 512,
             seal_after_hours: 1.0,
             status_listen: String::new(),

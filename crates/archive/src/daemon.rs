@@ -201,10 +201,9 @@ pub async fn run(
                 let (d2, sem2) = (d.clone(), sem.clone());
                 d.queued.fetch_add(1, Ordering::Relaxed);
                 workers.spawn(async move {
-                    let permit = sem2.acquire_owned().await;
+                    let permit = sem2.acquire_owned().await.ok();
                     d2.queued.fetch_sub(1, Ordering::Relaxed);
-                    let _permit = permit;
-                    d2.process(job).await;
+                    d2.process(job, permit).await;
                 });
             }
             Some(_) = workers.join_next(), if !workers.is_empty() => {}
@@ -321,7 +320,14 @@ impl Daemon {
         Ok(false)
     }
 
-    async fn process(self: &Arc<Self>, job: Job) {
+    /// Handles one job. `permit` is a download slot: it is released as soon as the file is
+    /// placed, before waiting for the batched log write, so slow log flushes do not throttle
+    /// downloads.
+    async fn process(
+        self: &Arc<Self>,
+        job: Job,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) {
         let name = job.notice.name.clone();
         match self.is_logged(&name).await {
             Ok(true) => {
@@ -336,7 +342,7 @@ impl Daemon {
             self.count(|c| c.duplicates += 1);
             return finish(job);
         }
-        let result = self.archive_one(&job.notice).await;
+        let result = self.archive_one(&job.notice, permit).await;
         match result {
             Ok(()) => {
                 lock(&self.failed).remove(&name);
@@ -354,7 +360,11 @@ impl Daemon {
             .join(format!("{name}.part"))
     }
 
-    async fn archive_one(self: &Arc<Self>, n: &Notice) -> Result<(), Terminal> {
+    async fn archive_one(
+        self: &Arc<Self>,
+        n: &Notice,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Result<(), Terminal> {
         let part = self.part_path(&n.name);
         let stall = Duration::from_millis(self.cfg.stall_timeout_ms);
         let total = Duration::from_secs(self.cfg.request_timeout_s);
@@ -366,9 +376,12 @@ impl Daemon {
             let retry_reason = match fetch_to(&self.client, &n.url, &part, stall, total).await {
                 Ok(f) => {
                     self.count(|c| c.bytes += f.received);
-                    let (p, size, sha) = (part.clone(), n.size, n.sha256.clone());
-                    match tokio::task::spawn_blocking(move || verify(&p, size, sha.as_deref()))
-                        .await
+                    let (p, size, sha, streamed) =
+                        (part.clone(), n.size, n.sha256.clone(), f.sha256.clone());
+                    match tokio::task::spawn_blocking(move || {
+                        verify(&p, size, sha.as_deref(), Some(streamed))
+                    })
+                    .await
                     {
                         Ok(Ok(v)) => break v,
                         Ok(Err(VerifyError::Retry(reason, keep))) => {
@@ -417,7 +430,7 @@ impl Daemon {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_millis(self.cfg.backoff_max_ms));
         };
-        self.place_and_log(n, &part, verified).await
+        self.place_and_log(n, &part, verified, permit).await
     }
 
     async fn place_and_log(
@@ -425,6 +438,7 @@ impl Daemon {
         n: &Notice,
         part: &Path,
         v: Verified,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
     ) -> Result<(), Terminal> {
         let row0 = ObsRow::new(
             &v.layout.primary,
@@ -468,6 +482,8 @@ impl Daemon {
                 bytes: part.exists().then(|| part.to_path_buf()),
             });
         }
+        // The file is in place: free the download slot before waiting for the log write.
+        drop(permit);
         let (tx, rx) = oneshot::channel();
         if self.writer.send(WriteReq { row, ack: tx }).await.is_err() {
             return Err(Terminal {
@@ -563,7 +579,7 @@ impl Daemon {
                 continue;
             }
             let p = path.clone();
-            let v = match tokio::task::spawn_blocking(move || verify(&p, None, None)).await {
+            let v = match tokio::task::spawn_blocking(move || verify(&p, None, None, None)).await {
                 Ok(Ok(v)) => v,
                 _ => {
                     warn!(file = %path.display(), "archived file fails verification; leaving it for an operator");
@@ -671,8 +687,14 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
-/// Size, FITS structure (with DATASUM/CHECKSUM), SHA-256.
-fn verify(path: &Path, size: Option<u64>, sha: Option<&str>) -> Result<Verified, VerifyError> {
+/// Size, FITS structure (with DATASUM/CHECKSUM), SHA-256. `known_sha` is the digest computed
+/// while downloading; without it the file is hashed from disk.
+fn verify(
+    path: &Path,
+    size: Option<u64>,
+    sha: Option<&str>,
+    known_sha: Option<String>,
+) -> Result<Verified, VerifyError> {
     let len = std::fs::metadata(path)
         .map_err(|e| VerifyError::Retry(format!("{}: {e}", path.display()), false))?
         .len();
@@ -697,8 +719,11 @@ fn verify(path: &Path, size: Option<u64>, sha: Option<&str>) -> Result<Verified,
         }
         Err(e) => return Err(VerifyError::Bad(format!("corrupt FITS: {e}"))),
     };
-    let got = sha256_file(path)
-        .map_err(|e| VerifyError::Retry(format!("{}: {e}", path.display()), false))?;
+    let got = match known_sha {
+        Some(s) => s,
+        None => sha256_file(path)
+            .map_err(|e| VerifyError::Retry(format!("{}: {e}", path.display()), false))?,
+    };
     if let Some(want) = sha {
         if got != want {
             return Err(VerifyError::Retry(

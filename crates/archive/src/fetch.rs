@@ -4,9 +4,10 @@
 //! the server answers 206 (or starts over on 200). Each read must make progress within the
 //! stall timeout. Errors say whether a retry can help ([`FetchError::retryable`]).
 
+use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Why a download attempt failed.
 #[derive(Debug, thiserror::Error)]
@@ -51,8 +52,11 @@ impl FetchError {
 }
 
 /// What one successful attempt did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fetched {
+    /// SHA-256 (hex) of the whole partial file after this attempt, computed while the bytes
+    /// streamed in (the resumed prefix is hashed from disk first), so it needs no re-read.
+    pub sha256: String,
     /// Bytes received in this attempt.
     pub received: u64,
     /// Bytes resumed from an earlier attempt.
@@ -61,7 +65,8 @@ pub struct Fetched {
     pub size: u64,
 }
 
-/// Downloads `url` into `part`, resuming from its current length.
+/// Downloads `url` into `part`, resuming from its current length, hashing the bytes with
+/// SHA-256 as they arrive.
 pub async fn fetch_to(
     client: &reqwest::Client,
     url: &url::Url,
@@ -69,7 +74,20 @@ pub async fn fetch_to(
     stall: Duration,
     total: Duration,
 ) -> Result<Fetched, FetchError> {
-    match tokio::time::timeout(total, fetch_inner(client, url, part, stall)).await {
+    fetch_with(client, url, part, stall, total, true).await
+}
+
+/// [`fetch_to`] with hashing optional (`hash = false` leaves [`Fetched::sha256`] empty; the
+/// benchmark uses it to separate transfer speed from hashing cost).
+pub async fn fetch_with(
+    client: &reqwest::Client,
+    url: &url::Url,
+    part: &Path,
+    stall: Duration,
+    total: Duration,
+    hash: bool,
+) -> Result<Fetched, FetchError> {
+    match tokio::time::timeout(total, fetch_inner(client, url, part, stall, hash)).await {
         Ok(r) => r,
         Err(_) => Err(FetchError::Timeout(total)),
     }
@@ -80,6 +98,7 @@ async fn fetch_inner(
     url: &url::Url,
     part: &Path,
     stall: Duration,
+    hash: bool,
 ) -> Result<Fetched, FetchError> {
     let io = |source| FetchError::Io {
         path: part.display().to_string(),
@@ -126,14 +145,21 @@ async fn fetch_inner(
         }
         200 => (tokio::fs::File::create(part).await.map_err(io)?, 0),
         416 if have > 0 => {
+            let sha256 = hash_prefix(part, have).await.map_err(io)?;
             return Ok(Fetched {
+                sha256: hex::encode(sha256.finalize()),
                 received: 0,
                 resumed_from: have,
                 size: have,
-            })
+            });
         }
         404 | 410 => return Err(FetchError::NotFound(status)),
         s => return Err(FetchError::Status(s)),
+    };
+    let mut hasher = if hash && resumed_from > 0 {
+        Some(hash_prefix(part, resumed_from).await.map_err(io)?)
+    } else {
+        hash.then(Sha256::new)
     };
     let mut received = 0u64;
     loop {
@@ -148,6 +174,9 @@ async fn fetch_inner(
             }
             Ok(Ok(None)) => break,
             Ok(Ok(Some(bytes))) => {
+                if let Some(h) = hasher.as_mut() {
+                    h.update(&bytes);
+                }
                 file.write_all(&bytes).await.map_err(io)?;
                 received += bytes.len() as u64;
             }
@@ -155,11 +184,32 @@ async fn fetch_inner(
     }
     file.flush().await.map_err(io)?;
     file.sync_data().await.map_err(io)?;
+    let sha256 = hasher
+        .map(|h| hex::encode(h.finalize()))
+        .unwrap_or_default();
     Ok(Fetched {
+        sha256,
         received,
         resumed_from,
         size: resumed_from + received,
     })
+}
+
+/// SHA-256 state after the first `len` bytes of `path`.
+async fn hash_prefix(path: &Path, len: u64) -> std::io::Result<Sha256> {
+    let mut f = tokio::fs::File::open(path).await?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        let n = f.read(&mut buf[..left.min(1 << 20) as usize]).await?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        left -= n as u64;
+    }
+    Ok(h)
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
