@@ -4,7 +4,9 @@
 Run from the repository root:  python3 scripts/reference/sep_reference.py
 Writes (committed; the tests read them, no Python needed at test time):
   crates/core/tests/data/sep_image.f32le   a 160 x 120 float32 image, little-endian, row-major
-  crates/core/tests/data/sep_reference.json positions and sep.sum_circle results (exact mode)
+  crates/core/tests/data/sep_reference.json positions and sep.sum_circle results (exact mode),
+                                            background parameters and global values
+  crates/core/tests/data/sep_bkg_*.f32le    an image and sep.Background's back() and rms() maps
 
 Coordinates are 0-based with pixel centres at integers, sep's (and tomoe-core's) convention.
 """
@@ -36,5 +38,21 @@ for r in (10.5, 3.0, 0.7):
     flux, err, flag = sep.sum_circle(img, x, y, r, err=5.0, subpix=0)
     for i in range(len(pos)):
         out["cases"].append({"x": x[i], "y": y[i], "r": r, "flux": float(flux[i]), "err": float(err[i]), "flag": int(flag[i])})
+# Background maps: a 300 x 217 image (partial last meshes) with a gradient, noise and stars.
+h2, w2 = 217, 300
+yy2, xx2 = np.mgrid[0:h2, 0:w2]
+bimg = 500.0 + 0.2 * xx2 + 0.1 * yy2 + 10.0 * np.sin(xx2 / 40.0) + rng.normal(0.0, 8.0, (h2, w2))
+for _ in range(60):
+    x0, y0 = rng.uniform(0, w2), rng.uniform(0, h2)
+    flux, s = 10 ** rng.uniform(3.0, 5.0), rng.uniform(1.0, 2.5)
+    bimg += flux / (2 * np.pi * s * s) * np.exp(-((xx2 - x0) ** 2 + (yy2 - y0) ** 2) / (2 * s * s))
+bimg = bimg.astype(np.float32)
+bimg.astype("<f4").tofile(DATA / "sep_bkg_image.f32le")
+bkg = sep.Background(bimg, bw=64, bh=64, fw=3, fh=3)
+bkg.back().astype("<f4").tofile(DATA / "sep_bkg_back.f32le")
+bkg.rms().astype("<f4").tofile(DATA / "sep_bkg_rms.f32le")
+out["background"] = {"width": w2, "height": h2, "bw": 64, "bh": 64, "fw": 3, "fh": 3,
+                     "globalback": float(bkg.globalback), "globalrms": float(bkg.globalrms)}
+
 (DATA / "sep_reference.json").write_text(json.dumps(out, indent=1) + "\n")
 print(f"wrote {len(out['cases'])} cases")

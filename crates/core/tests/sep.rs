@@ -86,3 +86,57 @@ fn aperture_sums_match_sep_exact_mode() {
         }
     }
 }
+
+fn read_f32le(name: &str) -> Vec<f32> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
+    std::fs::read(p)
+        .unwrap()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+#[test]
+fn background_maps_match_sep() {
+    use tomoe_core::background::{BackgroundMap, BackgroundParams};
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("sep_reference.json")).unwrap()).unwrap();
+    let b = &r["background"];
+    let (w, h) = (
+        b["width"].as_u64().unwrap() as usize,
+        b["height"].as_u64().unwrap() as usize,
+    );
+    let img = read_f32le("sep_bkg_image.f32le");
+    let p = BackgroundParams {
+        bw: 64,
+        bh: 64,
+        fw: 3,
+        fh: 3,
+        fthresh: 0.0,
+    };
+    let m = BackgroundMap::estimate(Image::new(&img, w, h), &p);
+    assert!(
+        (f64::from(m.global) - b["globalback"].as_f64().unwrap()).abs()
+            < 1e-4 * b["globalback"].as_f64().unwrap()
+    );
+    assert!(
+        (f64::from(m.global_rms) - b["globalrms"].as_f64().unwrap()).abs()
+            < 1e-4 * b["globalrms"].as_f64().unwrap()
+    );
+    for (name, ours, theirs) in [
+        ("back", m.back_image(), read_f32le("sep_bkg_back.f32le")),
+        ("rms", m.rms_image(), read_f32le("sep_bkg_rms.f32le")),
+    ] {
+        assert_eq!(ours.len(), theirs.len());
+        let worst = ours
+            .iter()
+            .zip(&theirs)
+            .map(|(a, b)| ((a - b) / b).abs())
+            .fold(0.0f32, f32::max);
+        eprintln!("{name}: worst relative difference {worst:e}");
+        assert!(worst < 1e-4, "{name}: worst relative difference {worst:e}");
+    }
+}
