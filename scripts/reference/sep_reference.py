@@ -5,7 +5,8 @@ Run from the repository root:  python3 scripts/reference/sep_reference.py
 Writes (committed; the tests read them, no Python needed at test time):
   crates/core/tests/data/sep_image.f32le   a 160 x 120 float32 image, little-endian, row-major
   crates/core/tests/data/sep_reference.json positions and sep.sum_circle results (exact mode),
-                                            background parameters and global values
+                                            background parameters and global values, and
+                                            sep.extract(image - back, 5.0, err=rms, minarea=5)
   crates/core/tests/data/sep_bkg_*.f32le    an image and sep.Background's back() and rms() maps
 
 Coordinates are 0-based with pixel centres at integers, sep's (and tomoe-core's) convention.
@@ -51,6 +52,8 @@ bimg.astype("<f4").tofile(DATA / "sep_bkg_image.f32le")
 bkg = sep.Background(bimg, bw=64, bh=64, fw=3, fh=3)
 bkg.back().astype("<f4").tofile(DATA / "sep_bkg_back.f32le")
 bkg.rms().astype("<f4").tofile(DATA / "sep_bkg_rms.f32le")
+objs = sep.extract(bimg - bkg.back(), 5.0, err=bkg.rms(), minarea=5)
+out["detections_5sigma"] = [{"x": float(o["x"]), "y": float(o["y"]), "flux": float(o["flux"]), "flag": int(o["flag"])} for o in objs]
 out["background"] = {"width": w2, "height": h2, "bw": 64, "bh": 64, "fw": 3, "fh": 3,
                      "globalback": float(bkg.globalback), "globalrms": float(bkg.globalrms)}
 

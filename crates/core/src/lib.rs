@@ -2,7 +2,8 @@
 //!
 //! Pure functions with no I/O and no async: civil time and the observing night at Kiso
 //! ([`time`]), sexagesimal angles ([`angle`]), the FITS world coordinate system ([`wcs`]), small special functions ([`special`]),
-//! robust statistics ([`stats`]), SourceExtractor background maps ([`background`]), exact fixed-aperture photometry ([`phot`]),
+//! robust statistics ([`stats`]), SourceExtractor background maps ([`background`]),
+//! source detection ([`detect`]), exact fixed-aperture photometry ([`phot`]),
 //! and per-detection timestamps under the rolling shutter ([`timing`]). Everything here is `f64`; angles are radians inside
 //! the crate unless a name or doc says degrees (the file/API edge uses degrees).
 //!
@@ -10,6 +11,7 @@
 
 pub mod angle;
 pub mod background;
+pub mod detect;
 pub mod phot;
 pub mod special;
 pub mod stats;

@@ -140,3 +140,61 @@ fn background_maps_match_sep() {
         assert!(worst < 1e-4, "{name}: worst relative difference {worst:e}");
     }
 }
+
+#[test]
+fn detections_recover_seps_above_5_sigma() {
+    use tomoe_core::background::{BackgroundMap, BackgroundParams};
+    use tomoe_core::detect::{detect, DetectParams};
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("sep_reference.json")).unwrap()).unwrap();
+    let (w, h) = (
+        r["background"]["width"].as_u64().unwrap() as usize,
+        r["background"]["height"].as_u64().unwrap() as usize,
+    );
+    let img = read_f32le("sep_bkg_image.f32le");
+    let m = BackgroundMap::estimate(Image::new(&img, w, h), &BackgroundParams::default());
+    let ours = detect(
+        Image::new(&img, w, h),
+        &m.back_image(),
+        &m.rms_image(),
+        &DetectParams {
+            thresh: 5.0,
+            minarea: 5,
+            ..Default::default()
+        },
+    );
+    let theirs: Vec<(f64, f64)> = r["detections_5sigma"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["x"].as_f64().unwrap(), o["y"].as_f64().unwrap()))
+        .collect();
+    assert!(theirs.len() >= 30, "reference has {} sources", theirs.len());
+    let near = |a: (f64, f64), b: (f64, f64)| (a.0 - b.0).hypot(a.1 - b.1) < 1.5;
+    let found = theirs
+        .iter()
+        .filter(|t| ours.iter().any(|o| near((o.x, o.y), **t)))
+        .count();
+    let recall = found as f64 / theirs.len() as f64;
+    let real = ours
+        .iter()
+        .filter(|o| theirs.iter().any(|t| near((o.x, o.y), *t)))
+        .count();
+    let precision = real as f64 / ours.len() as f64;
+    eprintln!(
+        "sep {} sources, ours {}; recall {recall:.3}, precision {precision:.3}",
+        theirs.len(),
+        ours.len()
+    );
+    assert!(
+        recall >= 0.95,
+        "recall {recall:.3} ({found} of {})",
+        theirs.len()
+    );
+    assert!(
+        precision >= 0.90,
+        "precision {precision:.3} ({real} of {})",
+        ours.len()
+    );
+}
