@@ -9,6 +9,7 @@
 pub mod bench;
 pub mod config;
 pub mod demo;
+pub mod extract;
 pub mod phot;
 
 use anyhow::{bail, Context};
@@ -57,6 +58,8 @@ pub enum Command {
     /// FITS tools.
     #[command(subcommand)]
     Fits(FitsCmd),
+    /// Detect sources (SourceExtractor background, matched filter, deblending) and write a catalog.
+    Extract(extract::ExtractArgs),
     /// Fixed-aperture photometry (exact pixel overlap, 21 px diameter by default) at given positions.
     Phot(phot::PhotArgs),
     /// Configuration.
@@ -422,6 +425,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Bench(b) => bench::run(b).map(|_| 0),
         Command::Phot(a) => phot::run(a).map(|_| 0),
+        Command::Extract(a) => extract::run(a).map(|_| 0),
     }
 }
 

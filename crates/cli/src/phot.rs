@@ -31,7 +31,8 @@ pub struct PhotArgs {
     /// Local background annulus "RIN,ROUT" in pixels.
     #[arg(long)]
     pub annulus: Option<String>,
-    /// Background to subtract: none, median (3σ-clipped median of the frame), or a FITS file.
+    /// Background to subtract: none, median (3σ-clipped median of the frame), mesh (SourceExtractor
+    /// map, 64 px meshes; its rms map gives the errors), or a FITS file.
     #[arg(long, default_value = "median")]
     pub background: String,
     /// Background rms per pixel for the errors (default: 3σ-clipped standard deviation of the frame).
@@ -146,7 +147,7 @@ pub fn run(a: PhotArgs) -> anyhow::Result<()> {
     let mut img = ImageFile::open(&a.image)?;
     let (w, h) = (img.width(), img.height());
     let ext_bkg = match a.background.as_str() {
-        "none" | "median" => None,
+        "none" | "median" | "mesh" => None,
         file => {
             let mut b =
                 ImageFile::open(Path::new(file)).with_context(|| format!("--background {file}"))?;
@@ -205,7 +206,8 @@ pub fn run(a: PhotArgs) -> anyhow::Result<()> {
     let mut buf = Vec::new();
     for &k in &frames {
         img.read_frame(k, &mut buf)?;
-        let (level, sd) = if a.background == "median" || a.rms.is_none() {
+        let (level, sd) = if a.background == "median" || (a.rms.is_none() && a.background != "mesh")
+        {
             let mut v: Vec<f64> = buf
                 .iter()
                 .step_by(if buf.len() > 4_000_000 { 4 } else { 1 })
@@ -222,14 +224,28 @@ pub fn run(a: PhotArgs) -> anyhow::Result<()> {
         } else {
             0.0
         };
-        let bkg: Option<&[f32]> = ext_bkg.as_deref();
+        let mesh_maps = (a.background == "mesh").then(|| {
+            let m = tomoe_core::background::BackgroundMap::estimate(
+                Image::new(&buf, w, h),
+                &Default::default(),
+            );
+            (m.back_image(), m.rms_image())
+        });
+        let bkg: Option<&[f32]> = ext_bkg
+            .as_deref()
+            .or(mesh_maps.as_ref().map(|m| m.0.as_slice()));
+        let rms_map: Option<&[f32]> = if a.rms.is_none() {
+            mesh_maps.as_ref().map(|m| m.1.as_slice())
+        } else {
+            None
+        };
         let noise = Noise {
             rms: a.rms.unwrap_or(sd),
             gain: a.gain,
         };
         for p in &positions {
             let (cx, cy) = (p.x - off, p.y - off);
-            let mut r = sum_circle(Image::new(&buf, w, h), bkg, None, cx, cy, &opt, noise);
+            let mut r = sum_circle(Image::new(&buf, w, h), bkg, rms_map, cx, cy, &opt, noise);
             if level != 0.0 {
                 // Recompute the Poisson term on the background-subtracted flux.
                 let var_src = if a.gain > 0.0 && r.flux > 0.0 {

@@ -185,6 +185,30 @@ fn phot_recovers_flux_and_row_time() {
             .add_seconds(k as f64 * 0.5 + 27.6 * 0.00041475 + 0.249952);
         assert_eq!(f[9], want.to_iso());
     }
+    // The SourceExtractor mesh background gives the same flux on this flat sky.
+    let out = run_ok(
+        &[
+            "phot",
+            "cube.fits",
+            "--positions",
+            "pos.csv",
+            "--background",
+            "mesh",
+        ],
+        dir.path(),
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let flux: f64 = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(4)
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The star lifts the mesh mode by ~3e-4 ADU (x 346 px² of aperture): 1e-4 relative.
+    assert!((flux - 5000.0).abs() < 0.5, "mesh background: {flux}");
     // Bad input is refused with the line number.
     std::fs::write(dir.path().join("bad.csv"), "x,y\n1,2\n3,abc\n").unwrap();
     let out = tomoe()
@@ -198,4 +222,65 @@ fn phot_recovers_flux_and_row_time() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Two Gaussian stars on a flat noisy sky with a TAN WCS: `tomoe extract` finds both at their
+/// centres (1-based) with sky positions from the header WCS.
+#[test]
+fn extract_finds_stars_with_sky_positions() {
+    use tomoe_fits::header::Card;
+    use tomoe_fits::write::{image_f32_header, write_image_f32};
+    let dir = tempfile::tempdir().unwrap();
+    let (w, h) = (200usize, 150usize);
+    let mut pix = vec![1000.0f32; w * h];
+    // Deterministic "noise": a fixed pattern of ±3 ADU.
+    for (k, p) in pix.iter_mut().enumerate() {
+        *p += ((k * 7919) % 7) as f32 - 3.0;
+    }
+    tomoe_sim::render::add_gaussian_star(&mut pix, w, h, 50.25, 60.75, 20000.0, 1.6);
+    tomoe_sim::render::add_gaussian_star(&mut pix, w, h, 140.5, 30.2, 15000.0, 1.6);
+    let mut hdr = image_f32_header(&[w, h]);
+    for c in [
+        Card::string("CTYPE1", "RA---TAN", ""),
+        Card::string("CTYPE2", "DEC--TAN", ""),
+    ] {
+        hdr.push(c);
+    }
+    for (k, v) in [
+        ("CRPIX1", 100.5),
+        ("CRPIX2", 75.5),
+        ("CRVAL1", 50.0),
+        ("CRVAL2", 30.0),
+        ("CD1_1", -1.189 / 3600.0),
+        ("CD2_2", 1.189 / 3600.0),
+    ] {
+        hdr.push(Card::parse(&format!("{k:<8}= {v:>20.12E}")));
+    }
+    let mut f = std::fs::File::create(dir.path().join("img.fits")).unwrap();
+    write_image_f32(&mut f, &hdr, &pix).unwrap();
+    drop(f);
+    let out = run_ok(&["extract", "img.fits", "--thresh", "10"], dir.path());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<Vec<f64>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    let w_ = tomoe_core::wcs::Wcs::new(
+        [100.5, 75.5],
+        [50.0, 30.0],
+        [[-1.189 / 3600.0, 0.0], [0.0, 1.189 / 3600.0]],
+        None,
+    )
+    .unwrap();
+    for (x0, y0) in [(51.25, 61.75), (141.5, 31.2)] {
+        let r = rows
+            .iter()
+            .find(|r| (r[3] - x0).abs() < 0.05 && (r[4] - y0).abs() < 0.05)
+            .unwrap_or_else(|| panic!("star at {x0},{y0}: {text}"));
+        let (ra, dec) = w_.pix_to_sky(r[3], r[4]);
+        assert!((r[10] - ra).abs() < 1e-6 && (r[11] - dec).abs() < 1e-6);
+        assert_eq!(r[9], 0.0, "no flags");
+    }
 }
