@@ -10,6 +10,15 @@ fn main() {
     tomoe_cli::init_logging(cli.verbose, quiet);
     let code = match tomoe_cli::run(cli) {
         Ok(code) => code,
+        // A closed pipe (`tomoe … | head`) is the reader's choice, not an error.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            0
+        }
         Err(e) => {
             eprintln!("tomoe: error: {e:#}");
             1

@@ -7,6 +7,7 @@
 //!
 //! Everything is deterministic for a given seed.
 
+pub mod cubes;
 pub mod layout;
 pub mod render;
 pub mod stacks;
