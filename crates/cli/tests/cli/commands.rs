@@ -284,3 +284,71 @@ fn extract_finds_stars_with_sky_positions() {
         assert_eq!(r[9], 0.0, "no flags");
     }
 }
+
+/// The README's first command: the demo runs end to end on this machine (private redis-server,
+/// file server, announcer, daemon, observation log, photometry on a cube).
+#[test]
+fn demo_runs_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_ok(
+        &[
+            "demo",
+            "--dir",
+            "d",
+            "--exposures",
+            "2",
+            "--chips",
+            "6",
+            "--width",
+            "200",
+            "--height",
+            "120",
+            "--timeout",
+            "120",
+        ],
+        dir.path(),
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("Archived 12 files"), "{text}");
+    assert!(
+        text.contains("| 860262 |") && text.contains("| 860263 |"),
+        "{text}"
+    );
+    assert!(text.contains("Photometry on the simulated cube"), "{text}");
+    let cubes = dir.path().join("d/cubes");
+    let phot_csv = std::fs::read_dir(&cubes)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".phot.csv"))
+        .unwrap();
+    let phot = std::fs::read_to_string(phot_csv).unwrap();
+    assert!(phot.lines().count() > 18, "measurements on every frame");
+    // A second run replaces the first (the directory is marked as a demo's).
+    run_ok(
+        &[
+            "demo",
+            "--dir",
+            "d",
+            "--exposures",
+            "1",
+            "--chips",
+            "2",
+            "--width",
+            "200",
+            "--height",
+            "120",
+        ],
+        dir.path(),
+    );
+    // A directory that is not a demo's is refused.
+    std::fs::create_dir_all(dir.path().join("mine")).unwrap();
+    std::fs::write(dir.path().join("mine/data.txt"), "x").unwrap();
+    let out = tomoe()
+        .args(["demo", "--dir", "mine"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(dir.path().join("mine/data.txt").exists());
+}
