@@ -19,6 +19,57 @@ use tomoe_archive::ArchiveConfig;
 pub struct Config {
     /// The archive daemon and observation log.
     pub archive: ArchiveConfig,
+    /// Photometry defaults.
+    pub photometry: PhotometryConfig,
+}
+
+/// `[photometry]`: the noise model per gain setting (FORMAT.md §1: inverse gain 0.23 / 0.94 /
+/// 2.4 e⁻/ADU and read noise 2.0 / 4.1 / 9.2 e⁻ for the high / mid / low settings).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PhotometryConfig {
+    /// Which setting the data were taken with: `high`, `mid` or `low`.
+    pub gain_setting: String,
+    /// Inverse gain [e⁻/ADU] at high, mid, low gain.
+    pub gain_e_per_adu: [f64; 3],
+    /// Read noise [e⁻] at high, mid, low gain.
+    pub read_noise_e: [f64; 3],
+    /// Aperture radius [px] (21 px diameter).
+    pub radius: f64,
+    /// Saturation level [ADU].
+    pub saturation: f64,
+}
+
+impl Default for PhotometryConfig {
+    fn default() -> Self {
+        Self {
+            gain_setting: "mid".into(),
+            gain_e_per_adu: [0.23, 0.94, 2.4],
+            read_noise_e: [2.0, 4.1, 9.2],
+            radius: 10.5,
+            saturation: 60_000.0,
+        }
+    }
+}
+
+impl PhotometryConfig {
+    /// Index of the gain setting.
+    pub fn setting(&self) -> Result<usize, String> {
+        match self.gain_setting.as_str() {
+            "high" => Ok(0),
+            "mid" => Ok(1),
+            "low" => Ok(2),
+            other => Err(format!(
+                "photometry.gain_setting {other:?}: expected high, mid or low"
+            )),
+        }
+    }
+
+    /// (inverse gain [e⁻/ADU], read noise [e⁻]) of the configured setting.
+    pub fn noise(&self) -> Result<(f64, f64), String> {
+        let i = self.setting()?;
+        Ok((self.gain_e_per_adu[i], self.read_noise_e[i]))
+    }
 }
 
 /// Where the configuration came from.
@@ -54,6 +105,7 @@ pub fn load(explicit: Option<&Path>) -> anyhow::Result<Loaded> {
         None => "invalid configuration".to_string(),
     })?;
     config.archive.validate().map_err(anyhow::Error::msg)?;
+    config.photometry.setting().map_err(anyhow::Error::msg)?;
     Ok(Loaded {
         config,
         file,
@@ -116,6 +168,7 @@ pub fn example() -> String {
         "# tomoe.toml — every key is optional; these are the defaults.\n\
          # Override any key from the environment as TOMOE_<SECTION>_<KEY>, e.g. TOMOE_ARCHIVE_REDIS_URL.\n\
          # archive.transport: \"pubsub\" (default) or \"stream\" (Redis stream + consumer group).\n\
+         # photometry.gain_setting picks the column of gain_e_per_adu and read_noise_e: high, mid, low.\n\
          # Durations are in the unit their name ends with (_ms, _s, _hours).\n\n{body}"
     )
 }
@@ -135,6 +188,21 @@ mod tests {
             .to_string();
         assert!(err.contains("concurency"), "{err}");
         assert!(parse_with_env("[nope]\n", &[]).is_err());
+    }
+
+    #[test]
+    fn photometry_gain_settings() {
+        let (c, _) = parse_with_env("[photometry]\ngain_setting = \"low\"\n", &[]).unwrap();
+        assert_eq!(c.photometry.noise().unwrap(), (2.4, 9.2));
+        assert_eq!(Config::default().photometry.noise().unwrap(), (0.94, 4.1));
+        let (c, _) = parse_with_env("[photometry]\ngain_setting = \"medium\"\n", &[]).unwrap();
+        assert!(c.photometry.noise().unwrap_err().contains("medium"));
+        let env = vec![(
+            "TOMOE_PHOTOMETRY_GAIN_SETTING".to_string(),
+            "high".to_string(),
+        )];
+        let (c, _) = parse_with_env("", &env).unwrap();
+        assert_eq!(c.photometry.noise().unwrap(), (0.23, 2.0));
     }
 
     #[test]

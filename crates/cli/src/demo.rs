@@ -101,7 +101,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             heartbeat_interval_s: 1,
             ..Default::default()
         };
-        std::fs::write(dir.join("tomoe.toml"), toml::to_string_pretty(&crate::config::Config { archive: cfg.clone() })?)?;
+        std::fs::write(dir.join("tomoe.toml"), toml::to_string_pretty(&crate::config::Config { archive: cfg.clone(), ..Default::default() })?)?;
         let daemon = tokio::spawn(tomoe_archive::run(cfg.clone(), stop(stop_rx.clone())));
         let mut ac = tomoe_archive::announce::AnnounceConfig::new(source.clone(), &redis_url);
         ac.base_url = Some(url::Url::parse(&base)?);

@@ -1,8 +1,7 @@
 //! `tomoe extract`: detect sources on an image (or the sum of a cube's frames) and write a catalog.
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Args;
-use std::io::Write;
 use std::path::PathBuf;
 use tomoe_core::background::{BackgroundMap, BackgroundParams};
 use tomoe_core::detect::{detect, DetectParams};
@@ -39,7 +38,7 @@ pub struct ExtractArgs {
     /// Write 0-based positions.
     #[arg(long)]
     pub zero_based: bool,
-    /// Output CSV (default: standard output).
+    /// Output file: CSV, or Parquet when it ends in .parquet (default: CSV on standard output).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
 }
@@ -89,40 +88,37 @@ pub fn run(a: ExtractArgs) -> anyhow::Result<()> {
         .ok()
         .flatten();
     let off = if a.zero_based { 0.0 } else { 1.0 };
-    let mut out: Box<dyn Write> = match &a.output {
-        Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    use crate::table::{Column, Table};
+    let col = |f: &dyn Fn(&tomoe_core::detect::Detection) -> f64, d: usize| {
+        Column::F64(sources.iter().map(f).collect(), d)
     };
-    write!(out, "id,x,y,xwin,ywin,npix,flux,peak,peak_snr,flags")?;
-    if wcs.is_some() {
-        write!(out, ",ra,dec")?;
+    let mut t = Table::default();
+    t.add("id", Column::I64((1..=sources.len() as i64).collect()));
+    t.add("x", col(&|s| s.x + off, 4));
+    t.add("y", col(&|s| s.y + off, 4));
+    t.add("xwin", col(&|s| s.xwin + off, 4));
+    t.add("ywin", col(&|s| s.ywin + off, 4));
+    t.add(
+        "npix",
+        Column::I64(sources.iter().map(|s| s.npix as i64).collect()),
+    );
+    t.add("flux", col(&|s| s.flux, 4));
+    t.add("peak", col(&|s| s.peak, 4));
+    t.add("peak_snr", col(&|s| s.peak_snr, 2));
+    t.add(
+        "flags",
+        Column::I64(sources.iter().map(|s| i64::from(s.flags)).collect()),
+    );
+    if let Some(wc) = &wcs {
+        // The WCS takes FITS (1-based) pixels.
+        let sky: Vec<(f64, f64)> = sources
+            .iter()
+            .map(|s| wc.pix_to_sky(s.xwin + 1.0, s.ywin + 1.0))
+            .collect();
+        t.add("ra", Column::F64(sky.iter().map(|p| p.0).collect(), 7));
+        t.add("dec", Column::F64(sky.iter().map(|p| p.1).collect(), 7));
     }
-    writeln!(out)?;
-    for (i, s) in sources.iter().enumerate() {
-        write!(
-            out,
-            "{},{:.4},{:.4},{:.4},{:.4},{},{:.4},{:.4},{:.2},{}",
-            i + 1,
-            s.x + off,
-            s.y + off,
-            s.xwin + off,
-            s.ywin + off,
-            s.npix,
-            s.flux,
-            s.peak,
-            s.peak_snr,
-            s.flags
-        )?;
-        if let Some(wc) = &wcs {
-            // The WCS takes FITS (1-based) pixels.
-            let (ra, dec) = wc.pix_to_sky(s.xwin + 1.0, s.ywin + 1.0);
-            write!(out, ",{ra:.7},{dec:.7}")?;
-        }
-        writeln!(out)?;
-    }
-    out.flush()?;
+    t.write(a.output.as_deref())?;
     eprintln!(
         "{} sources above {} sigma (background {:.2}, rms {:.2} ADU)",
         sources.len(),

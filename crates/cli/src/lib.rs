@@ -11,6 +11,7 @@ pub mod config;
 pub mod demo;
 pub mod extract;
 pub mod phot;
+pub mod table;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
@@ -506,7 +507,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Bench(b) => bench::run(b).map(|_| 0),
-        Command::Phot(a) => phot::run(a).map(|_| 0),
+        Command::Phot(a) => phot::run(a, &load()?.config.photometry).map(|_| 0),
         Command::Extract(a) => extract::run(a).map(|_| 0),
     }
 }

@@ -38,12 +38,13 @@ pub struct PhotArgs {
     /// Background rms per pixel for the errors (default: 3σ-clipped standard deviation of the frame).
     #[arg(long)]
     pub rms: Option<f64>,
-    /// Inverse gain in e⁻/ADU (adds the source's Poisson noise); Tomo-e: 0.23 / 0.94 / 2.4 (high / mid / low).
-    #[arg(long, default_value_t = 0.0)]
-    pub gain: f64,
-    /// Saturation level in ADU.
-    #[arg(long, default_value_t = f64::INFINITY)]
-    pub saturation: f64,
+    /// Inverse gain in e⁻/ADU (adds the source's Poisson noise; 0 turns it off). Default: the
+    /// `[photometry]` gain setting of the configuration (mid gain: 0.94).
+    #[arg(long)]
+    pub gain: Option<f64>,
+    /// Saturation level in ADU (default: photometry.saturation of the configuration).
+    #[arg(long)]
+    pub saturation: Option<f64>,
     /// Positions are 0-based (pixel centres at 0, 0).
     #[arg(long)]
     pub zero_based: bool,
@@ -124,8 +125,15 @@ pub fn read_positions(path: &Path) -> anyhow::Result<Vec<Position>> {
     Ok(out)
 }
 
-/// Runs `tomoe phot`.
-pub fn run(a: PhotArgs) -> anyhow::Result<()> {
+/// Runs `tomoe phot` with the `[photometry]` section of the configuration for defaults.
+pub fn run(a: PhotArgs, cfg: &crate::config::PhotometryConfig) -> anyhow::Result<()> {
+    // Read noise enters through the measured noise map (rms of the frame or mesh map).
+    let (cfg_gain, _) = cfg.noise().map_err(anyhow::Error::msg)?;
+    let gain = a.gain.unwrap_or(cfg_gain);
+    let saturation = a.saturation.unwrap_or(cfg.saturation);
+    if !(gain >= 0.0 && gain.is_finite()) {
+        bail!("--gain must be >= 0 e-/ADU, got {gain}");
+    }
     if !(a.radius.is_finite() && a.radius > 0.0 && a.radius < 1000.0) {
         bail!("--radius must be in (0, 1000) pixels, got {}", a.radius);
     }
@@ -201,7 +209,7 @@ pub fn run(a: PhotArgs) -> anyhow::Result<()> {
     let opt = CircleOptions {
         radius: a.radius,
         annulus,
-        saturation: a.saturation,
+        saturation,
     };
     let mut buf = Vec::new();
     for &k in &frames {
@@ -241,21 +249,21 @@ pub fn run(a: PhotArgs) -> anyhow::Result<()> {
         };
         let noise = Noise {
             rms: a.rms.unwrap_or(sd),
-            gain: a.gain,
+            gain: gain,
         };
         for p in &positions {
             let (cx, cy) = (p.x - off, p.y - off);
             let mut r = sum_circle(Image::new(&buf, w, h), bkg, rms_map, cx, cy, &opt, noise);
             if level != 0.0 {
                 // Recompute the Poisson term on the background-subtracted flux.
-                let var_src = if a.gain > 0.0 && r.flux > 0.0 {
-                    r.flux / a.gain
+                let var_src = if gain > 0.0 && r.flux > 0.0 {
+                    r.flux / gain
                 } else {
                     0.0
                 };
                 r.flux -= level * r.area;
-                let var_src_new = if a.gain > 0.0 && r.flux > 0.0 {
-                    r.flux / a.gain
+                let var_src_new = if gain > 0.0 && r.flux > 0.0 {
+                    r.flux / gain
                 } else {
                     0.0
                 };

@@ -283,6 +283,16 @@ fn extract_finds_stars_with_sky_positions() {
         assert!((r[10] - ra).abs() < 1e-6 && (r[11] - dec).abs() < 1e-6);
         assert_eq!(r[9], 0.0, "no flags");
     }
+    // The same catalog as Parquet.
+    run_ok(
+        &["extract", "img.fits", "--thresh", "10", "-o", "src.parquet"],
+        dir.path(),
+    );
+    let b =
+        tomoe_store::obslog::read_parquet(&dir.path().join("src.parquet"), Some(&["xwin", "ra"]))
+            .unwrap();
+    assert_eq!(b.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+    assert_eq!(b[0].schema().field(0).name(), "xwin");
 }
 
 /// The README's first command: the demo runs end to end on this machine (private redis-server,
