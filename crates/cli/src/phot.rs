@@ -249,7 +249,7 @@ pub fn run(a: PhotArgs, cfg: &crate::config::PhotometryConfig) -> anyhow::Result
         };
         let noise = Noise {
             rms: a.rms.unwrap_or(sd),
-            gain: gain,
+            gain,
         };
         for p in &positions {
             let (cx, cy) = (p.x - off, p.y - off);
