@@ -93,7 +93,13 @@ pub struct AnnounceSummary {
     pub heartbeats: u64,
 }
 
-fn sha256_file(path: &Path) -> std::io::Result<String> {
+/// Hex SHA-256 of a byte slice.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Hex SHA-256 of a file, read in 1 MiB blocks.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     let mut f = std::fs::File::open(path)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -105,11 +111,6 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
         h.update(&buf[..n]);
     }
     Ok(hex::encode(h.finalize()))
-}
-
-/// Hex SHA-256 of a byte slice.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 fn is_fits(name: &str) -> bool {

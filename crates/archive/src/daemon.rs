@@ -8,16 +8,15 @@
 //! messages while the daemon is away; reconciliation with the file server's listing (on start,
 //! after every Redis reconnect, and periodically) recovers those files.
 
+use crate::announce::sha256_file;
 use crate::config::{ArchiveConfig, Transport};
 use crate::fetch::{fetch_to, FetchError};
 use crate::fileserver::{is_hidden, Listing};
 use crate::message::{parse_message, Message, Notice};
 use crate::status::{Counts, Failure, Status};
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -671,20 +670,6 @@ enum VerifyError {
     Retry(String, bool),
     /// The bytes are bad.
     Bad(String),
-}
-
-fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
 }
 
 /// Size, FITS structure (with DATASUM/CHECKSUM), SHA-256. `known_sha` is the digest computed

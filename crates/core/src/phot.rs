@@ -393,24 +393,8 @@ pub fn sum_circle(
                         }
                     }
                 }
-                for i in lo..ilo {
-                    accumulate(
-                        img,
-                        bkg,
-                        rms,
-                        noise,
-                        opt,
-                        i,
-                        j,
-                        geom.weight(i, jj),
-                        &mut sum,
-                        &mut var,
-                        &mut area,
-                        &mut flags,
-                        plain,
-                    );
-                }
-                for i in ihi + 1..=hi {
+                // The boundary pixels on either side of the interior run.
+                for i in (lo..ilo).chain(ihi + 1..=hi) {
                     accumulate(
                         img,
                         bkg,
