@@ -38,7 +38,7 @@ pub struct ExtractArgs {
     /// Write 0-based positions.
     #[arg(long)]
     pub zero_based: bool,
-    /// Output file: CSV, or Parquet when it ends in .parquet (default: CSV on standard output).
+    /// Output file: CSV, Parquet (.parquet) or a FITS binary table (.fits); default: CSV on standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
 }

@@ -1,5 +1,5 @@
-//! A small column table for command output: written as CSV, or as Parquet when the output
-//! file ends in `.parquet` (through the store's Arrow writer), so catalogs open in pyarrow,
+//! A small column table for command output: written as CSV, as Parquet when the output
+//! file ends in `.parquet`, or as a FITS binary table when it ends in `.fits` (through the store's Arrow writer), so catalogs open in pyarrow,
 //! DuckDB or TOPCAT directly.
 
 use anyhow::Context;
@@ -47,6 +47,36 @@ impl Table {
     /// Writes to `path` (Parquet if it ends in `.parquet`, else CSV) or to standard output as CSV.
     pub fn write(&self, path: Option<&Path>) -> anyhow::Result<()> {
         match path {
+            Some(p) if p.extension().is_some_and(|e| e == "fits" || e == "fit") => {
+                let cols: Vec<(&str, &str, tomoe_fits::table::TableColumn)> = self
+                    .columns
+                    .iter()
+                    .map(|(n, c)| {
+                        let tc = match c {
+                            Column::F64(v, _) => tomoe_fits::table::TableColumn::F64(v.clone()),
+                            Column::I64(v) => tomoe_fits::table::TableColumn::I64(v.clone()),
+                            Column::Str(v) => tomoe_fits::table::TableColumn::Str(v.clone()),
+                        };
+                        (n.as_str(), "", tc)
+                    })
+                    .collect();
+                let mut f = std::io::BufWriter::new(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("cannot create {}", p.display()))?,
+                );
+                tomoe_fits::table::write_table(
+                    &mut f,
+                    &[tomoe_fits::Card::string(
+                        "ORIGIN",
+                        "tomoe",
+                        "Tomo-e data platform",
+                    )],
+                    "CATALOG",
+                    &cols,
+                )?;
+                f.flush()?;
+                Ok(())
+            }
             Some(p) if p.extension().is_some_and(|e| e == "parquet") => {
                 let (schema, batch) = self.to_arrow()?;
                 let mut f = std::io::BufWriter::new(

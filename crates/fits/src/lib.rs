@@ -9,6 +9,7 @@
 //!   This is what the archive uses to refuse truncated or corrupt downloads.
 //! * [`image`]: reads images and cubes one plane at a time (bounded memory).
 //! * [`write`]: writes float32 primary images (used by the simulator).
+//! * [`table`]: writes binary tables (catalogs).
 //! * [`tomoe`]: [`tomoe::TomoeHeader`], the typed record of a Tomo-e product header.
 //!
 //! Our own reader is used for headers because the Tomo-e hazards (FORMAT.md §4.4) need card-
@@ -18,6 +19,7 @@
 pub mod header;
 pub mod image;
 pub mod structure;
+pub mod table;
 pub mod tomoe;
 pub mod write;
 

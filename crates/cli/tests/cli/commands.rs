@@ -293,6 +293,14 @@ fn extract_finds_stars_with_sky_positions() {
             .unwrap();
     assert_eq!(b.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
     assert_eq!(b[0].schema().field(0).name(), "xwin");
+    // And as a FITS binary table.
+    run_ok(
+        &["extract", "img.fits", "--thresh", "10", "-o", "src.fits"],
+        dir.path(),
+    );
+    let layout = tomoe_fits::verify_file(&dir.path().join("src.fits")).unwrap();
+    assert_eq!(layout.hdus[1].xtension.as_deref(), Some("BINTABLE"));
+    assert_eq!(layout.hdus[1].naxes[1], 2, "two rows");
 }
 
 /// The README's first command: the demo runs end to end on this machine (private redis-server,
