@@ -2,7 +2,6 @@
 
 use anyhow::{bail, Context};
 use clap::Args;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use tomoe_core::phot::{sum_circle, CircleOptions, Image, Noise};
 use tomoe_core::timing::{RollingShutter, RowOrder};
@@ -51,7 +50,7 @@ pub struct PhotArgs {
     /// Rolling-shutter readout starts at the last row instead of the first.
     #[arg(long)]
     pub readout_descending: bool,
-    /// Output CSV (default: standard output).
+    /// Output file: CSV, Parquet (.parquet) or a FITS binary table (.fits); default: CSV on standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
 }
@@ -195,17 +194,32 @@ pub fn run(a: PhotArgs, cfg: &crate::config::PhotometryConfig) -> anyhow::Result
         vec![a.frame]
     };
     let off = if a.zero_based { 0.0 } else { 1.0 };
-    let mut out: Box<dyn Write> = match &a.output {
-        Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    };
-    write!(out, "id,x,y,frame,flux,flux_err,area,background,flags")?;
-    if shutter.is_some() {
-        write!(out, ",time_utc,mjd")?;
-    }
-    writeln!(out)?;
+    // Columns, filled frame by frame, written at the end as CSV, Parquet or a FITS table.
+    let (
+        mut ids,
+        mut xs,
+        mut ys,
+        mut fr,
+        mut flux,
+        mut err,
+        mut area,
+        mut bg,
+        mut flags,
+        mut times,
+        mut mjds,
+    ) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
     let opt = CircleOptions {
         radius: a.radius,
         annulus,
@@ -272,18 +286,36 @@ pub fn run(a: PhotArgs, cfg: &crate::config::PhotometryConfig) -> anyhow::Result
                     .sqrt();
                 r.background += level;
             }
-            write!(
-                out,
-                "{},{},{},{k},{:.6},{:.6},{:.6},{:.6},{}",
-                p.id, p.x, p.y, r.flux, r.flux_err, r.area, r.background, r.flags
-            )?;
+            ids.push(p.id.clone());
+            xs.push(p.x);
+            ys.push(p.y);
+            fr.push(k as i64);
+            flux.push(r.flux);
+            err.push(r.flux_err);
+            area.push(r.area);
+            bg.push(r.background);
+            flags.push(i64::from(r.flags));
             if let Some(s) = &shutter {
                 let tm = s.mid_time(k as u32, cy);
-                write!(out, ",{},{:.9}", tm.to_iso(), tm.mjd())?;
+                times.push(tm.to_iso());
+                mjds.push(tm.mjd());
             }
-            writeln!(out)?;
         }
     }
-    out.flush()?;
-    Ok(())
+    use crate::table::{Column, Table};
+    let mut t = Table::default();
+    t.add("id", Column::Str(ids));
+    t.add("x", Column::F64(xs, 4));
+    t.add("y", Column::F64(ys, 4));
+    t.add("frame", Column::I64(fr));
+    t.add("flux", Column::F64(flux, 6));
+    t.add("flux_err", Column::F64(err, 6));
+    t.add("area", Column::F64(area, 6));
+    t.add("background", Column::F64(bg, 6));
+    t.add("flags", Column::I64(flags));
+    if shutter.is_some() {
+        t.add("time_utc", Column::Str(times));
+        t.add("mjd", Column::F64(mjds, 9));
+    }
+    t.write(a.output.as_deref())
 }
