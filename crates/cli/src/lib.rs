@@ -12,6 +12,7 @@ pub mod demo;
 pub mod extract;
 pub mod phot;
 pub mod table;
+pub mod wcs;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
@@ -59,6 +60,9 @@ pub enum Command {
     /// FITS tools.
     #[command(subcommand)]
     Fits(FitsCmd),
+    /// World coordinates: convert points with a file's WCS (TAN, TAN-SIP).
+    #[command(subcommand)]
+    Wcs(wcs::WcsCmd),
     /// Detect sources (SourceExtractor background, matched filter, deblending) and write a catalog.
     Extract(extract::ExtractArgs),
     /// Fixed-aperture photometry (exact pixel overlap, 21 px diameter by default) at given positions.
@@ -509,6 +513,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Bench(b) => bench::run(b).map(|_| 0),
         Command::Phot(a) => phot::run(a, &load()?.config.photometry).map(|_| 0),
         Command::Extract(a) => extract::run(a).map(|_| 0),
+        Command::Wcs(c) => wcs::run(c).map(|_| 0),
     }
 }
 

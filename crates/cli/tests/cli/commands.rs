@@ -370,3 +370,76 @@ fn demo_runs_end_to_end() {
     assert_eq!(out.status.code(), Some(1));
     assert!(dir.path().join("mine/data.txt").exists());
 }
+
+/// `tomoe wcs` on the simulated stack agrees with astropy's values in the committed reference
+/// (crates/fits/tests/data/reference.json, made by scripts/reference/fits_reference.py).
+#[test]
+fn wcs_pix2sky_and_back_match_astropy() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fits/tests/data");
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("reference.json")).unwrap()).unwrap();
+    let s = &r["sim_stack"];
+    let mut csv = String::from("x,y\n");
+    for p in s["pixels_fits_1based"].as_array().unwrap() {
+        csv.push_str(&format!("{},{}\n", p[0], p[1]));
+    }
+    std::fs::write(dir.path().join("pix.csv"), csv).unwrap();
+    let file = data.join("sim_stack.fits");
+    let out = run_ok(
+        &[
+            "wcs",
+            "pix2sky",
+            file.to_str().unwrap(),
+            "--points",
+            "pix.csv",
+            "-o",
+            "sky.csv",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success());
+    let sky = std::fs::read_to_string(dir.path().join("sky.csv")).unwrap();
+    for (i, line) in sky.lines().skip(1).enumerate() {
+        let f: Vec<f64> = line.split(',').map(|v| v.parse().unwrap()).collect();
+        assert!(
+            (f[2] - s["sky_deg"][i][0].as_f64().unwrap()).abs() < 1e-9
+                && (f[3] - s["sky_deg"][i][1].as_f64().unwrap()).abs() < 1e-9,
+            "{line}"
+        );
+    }
+    let out = run_ok(
+        &[
+            "wcs",
+            "sky2pix",
+            file.to_str().unwrap(),
+            "--points",
+            "sky.csv",
+        ],
+        dir.path(),
+    );
+    let back = String::from_utf8(out.stdout).unwrap();
+    for (i, line) in back.lines().skip(1).enumerate() {
+        let f: Vec<f64> = line.split(',').map(|v| v.parse().unwrap()).collect();
+        let p = &s["pixels_fits_1based"][i];
+        assert!(
+            (f[2] - p[0].as_f64().unwrap()).abs() < 1e-5
+                && (f[3] - p[1].as_f64().unwrap()).abs() < 1e-5,
+            "{line}"
+        );
+    }
+    // A header without a WCS is a clear error.
+    let out = tomoe()
+        .args([
+            "wcs",
+            "pix2sky",
+            fixture("stack.hdr").to_str().unwrap(),
+            "--points",
+            "pix.csv",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no celestial WCS"));
+}
