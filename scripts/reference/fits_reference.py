@@ -5,6 +5,7 @@ Run from the repository root:  python3 scripts/reference/fits_reference.py
 Writes (and the tests read, committed):
   crates/fits/tests/data/astropy_checksum.fits  image + binary table HDUs written by astropy with checksum=True
   crates/fits/tests/data/astropy_int16_scaled.fits  BITPIX 16 with BSCALE/BZERO/BLANK
+  crates/fits/tests/data/tpv.hdr                a TPV (PVi_j) header, cards as astropy writes them
   crates/fits/tests/data/reference.json         values computed by astropy (versions recorded inside)
 
 Inputs: crates/fits/tests/data/sim_stack.fits, written by
@@ -58,6 +59,21 @@ with fits.open(DATA / "sim_stack.fits", checksum=True) as h:
     sky = [(float(a), float(d)) for a, d in world]
     back = w.all_world2pix(world, 0, tolerance=1e-12) + 1.0
 
+# 3. A TPV header (SCAMP-style distortion): astropy/wcslib values for our TPV implementation.
+tpv = fits.Header()
+for k, v in [("NAXIS", 2), ("NAXIS1", 2000), ("NAXIS2", 1128), ("CTYPE1", "RA---TPV"), ("CTYPE2", "DEC--TPV"),
+             ("CRPIX1", 1000.5), ("CRPIX2", 564.5), ("CRVAL1", 120.25), ("CRVAL2", -35.5),
+             ("CD1_1", -3.3e-4), ("CD1_2", 1.2e-6), ("CD2_1", -0.8e-6), ("CD2_2", 3.3e-4),
+             ("PV1_0", 1.0e-5), ("PV1_1", 1.0002), ("PV1_2", 3.0e-4), ("PV1_4", 2.0e-3), ("PV1_5", -1.0e-3), ("PV1_6", 5.0e-4),
+             ("PV1_7", 0.02), ("PV1_9", 0.01), ("PV1_11", -0.015),
+             ("PV2_0", -2.0e-5), ("PV2_1", 0.9997), ("PV2_2", -2.0e-4), ("PV2_4", 1.5e-3), ("PV2_5", 8.0e-4), ("PV2_6", -6.0e-4),
+             ("PV2_7", -0.01), ("PV2_10", 0.012), ("PV2_11", 0.01)]:
+    tpv[k] = v
+(DATA / "tpv.hdr").write_text("".join(f"{c.image}\n" for c in tpv.cards))
+wt = WCS(tpv)
+tpix = [(1.0, 1.0), (1000.5, 564.5), (2000.0, 1128.0), (1500.25, 100.75), (300.0, 900.0)]
+tworld = wt.all_pix2world(np.array(tpix) - 1.0, 0)
+
 times = {}
 for s in ["2023-01-02T09:48:14.665023", "2019-11-20T12:00:00.000001", "2000-01-01T12:00:00"]:
     t = Time(s, scale="utc")
@@ -75,6 +91,7 @@ ref = {
         "roundtrip_pixels": back.tolist(),
     },
     "times": times,
+    "tpv": {"pixels_fits_1based": tpix, "sky_deg": [(float(a), float(d)) for a, d in tworld]},
     "int16_scaled_values": int16_values,
 }
 (DATA / "reference.json").write_text(json.dumps(ref, indent=2) + "\n")

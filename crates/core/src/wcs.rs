@@ -1,5 +1,11 @@
 //! FITS world coordinate systems for celestial images: the gnomonic (TAN) projection with
-//! optional SIP distortion (Shupe et al. 2005), from `CDi_j` or `PCi_j` + `CDELTi`.
+//! optional SIP distortion (Shupe et al. 2005) or TPV distortion (the `PVi_j` polynomial of
+//! SCAMP and the NOAO TPV convention), from `CDi_j` or `PCi_j` + `CDELTi`.
+//!
+//! Policy for headers with both kinds of cards: `CTYPEi` decides. `RA---TAN-SIP` uses SIP and
+//! ignores any `PVi_j`; `RA---TPV` uses the `PVi_j` and ignores `A_p_q`/`B_p_q`; plain
+//! `RA---TAN` with `PVi_j` cards and no `A_ORDER` is read as TPV (how older SCAMP headers were
+//! written); plain `RA---TAN` with neither is pure TAN.
 //!
 //! Written here rather than taken from a crate: the projections are small and precisely
 //! specified (Calabretta & Greisen 2002, A&A 395, 1077), and the one Rust crate tried disagreed
@@ -68,7 +74,74 @@ fn poly_dv(c: &[(u32, u32, f64)], u: f64, v: f64) -> f64 {
         .sum()
 }
 
-/// A celestial TAN or TAN-SIP WCS.
+/// TPV distortion: ξ = Σₖ PV1_k Tₖ(x, y), η = Σₖ PV2_k Tₖ(y, x) on intermediate world
+/// coordinates x, y in degrees, with the 40 terms Tₖ of the convention (1, x, y, r, x², xy, y²,
+/// x³, x²y, xy², y³, r³, … up to degree 7).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tpv {
+    /// PV1_0 … PV1_39.
+    pub pv1: [f64; 40],
+    /// PV2_0 … PV2_39.
+    pub pv2: [f64; 40],
+}
+
+impl Tpv {
+    /// The 40 TPV terms at (x, y).
+    fn terms(x: f64, y: f64) -> [f64; 40] {
+        let r = x.hypot(y);
+        let mut t = [0.0; 40];
+        t[0] = 1.0;
+        t[1] = x;
+        t[2] = y;
+        t[3] = r;
+        let mut k = 4;
+        for deg in 2..=7 {
+            for j in 0..=deg {
+                t[k] = x.powi(deg - j) * y.powi(j);
+                k += 1;
+            }
+            if deg % 2 == 1 {
+                t[k] = r.powi(deg);
+                k += 1;
+            }
+        }
+        t
+    }
+
+    /// (ξ, η) from (x, y), degrees.
+    pub fn apply(&self, x: f64, y: f64) -> (f64, f64) {
+        let (tx, ty) = (Self::terms(x, y), Self::terms(y, x));
+        (
+            self.pv1.iter().zip(&tx).map(|(a, b)| a * b).sum(),
+            self.pv2.iter().zip(&ty).map(|(a, b)| a * b).sum(),
+        )
+    }
+
+    /// Solves `apply(x, y) = (xi, eta)` by Newton iteration with a numerical Jacobian.
+    pub fn invert(&self, xi: f64, eta: f64) -> (f64, f64) {
+        let (mut x, mut y) = (xi, eta);
+        let h = 1e-7;
+        for _ in 0..50 {
+            let (fx, fy) = self.apply(x, y);
+            let (ex, ey) = (fx - xi, fy - eta);
+            if ex.abs() < 1e-15 && ey.abs() < 1e-15 {
+                break;
+            }
+            let (ax, ay) = self.apply(x + h, y);
+            let (bx, by) = self.apply(x, y + h);
+            let (j11, j21, j12, j22) = ((ax - fx) / h, (ay - fy) / h, (bx - fx) / h, (by - fy) / h);
+            let det = j11 * j22 - j12 * j21;
+            if det == 0.0 || !det.is_finite() {
+                break;
+            }
+            x -= (j22 * ex - j12 * ey) / det;
+            y -= (-j21 * ex + j11 * ey) / det;
+        }
+        (x, y)
+    }
+}
+
+/// A celestial TAN, TAN-SIP or TPV WCS.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Wcs {
     /// Reference pixel (1-based FITS pixels).
@@ -79,6 +152,8 @@ pub struct Wcs {
     pub cd: [[f64; 2]; 2],
     /// SIP distortion, if any.
     pub sip: Option<Sip>,
+    /// TPV distortion, if any.
+    pub tpv: Option<Tpv>,
     cd_inv: [[f64; 2]; 2],
 }
 
@@ -103,8 +178,21 @@ impl Wcs {
             crval,
             cd,
             sip,
+            tpv: None,
             cd_inv,
         })
+    }
+
+    /// Builds a TPV WCS.
+    pub fn new_tpv(
+        crpix: [f64; 2],
+        crval: [f64; 2],
+        cd: [[f64; 2]; 2],
+        tpv: Tpv,
+    ) -> Result<Self, WcsError> {
+        let mut w = Self::new(crpix, crval, cd, None)?;
+        w.tpv = Some(tpv);
+        Ok(w)
     }
 
     /// Builds a WCS from header keywords through a lookup: `num(key)` returns a numeric card,
@@ -122,9 +210,12 @@ impl Wcs {
             ctype1.trim().to_ascii_uppercase(),
             ctype2.trim().to_ascii_uppercase(),
         );
-        let has_sip = match (c1.as_str(), c2.as_str()) {
-            ("RA---TAN", "DEC--TAN") => false,
-            ("RA---TAN-SIP", "DEC--TAN-SIP") => true,
+        let any_pv = (0..40)
+            .any(|k| num(&format!("PV1_{k}")).is_some() || num(&format!("PV2_{k}")).is_some());
+        let (has_sip, has_tpv) = match (c1.as_str(), c2.as_str()) {
+            ("RA---TAN", "DEC--TAN") => (false, any_pv && num("A_ORDER").is_none()),
+            ("RA---TAN-SIP", "DEC--TAN-SIP") => (true, false),
+            ("RA---TPV", "DEC--TPV") => (false, true),
             _ => return Err(WcsError::Unsupported(ctype1, ctype2)),
         };
         let req = |k: &str| num(k).ok_or_else(|| WcsError::Missing(k.to_string()));
@@ -173,6 +264,21 @@ impl Wcs {
         } else {
             None
         };
+        if has_tpv {
+            let mut pv1 = [0.0; 40];
+            let mut pv2 = [0.0; 40];
+            pv1[1] = 1.0;
+            pv2[1] = 1.0;
+            for k in 0..40 {
+                if let Some(v) = num(&format!("PV1_{k}")) {
+                    pv1[k] = v;
+                }
+                if let Some(v) = num(&format!("PV2_{k}")) {
+                    pv2[k] = v;
+                }
+            }
+            return Self::new_tpv(crpix, crval, cd, Tpv { pv1, pv2 }).map(Some);
+        }
         Self::new(crpix, crval, cd, sip).map(Some)
     }
 
@@ -184,8 +290,14 @@ impl Wcs {
             u += du;
             v += dv;
         }
-        let xi = (self.cd[0][0] * u + self.cd[0][1] * v) * D2R;
-        let eta = (self.cd[1][0] * u + self.cd[1][1] * v) * D2R;
+        let (mut xi, mut eta) = (
+            self.cd[0][0] * u + self.cd[0][1] * v,
+            self.cd[1][0] * u + self.cd[1][1] * v,
+        );
+        if let Some(t) = &self.tpv {
+            (xi, eta) = t.apply(xi, eta);
+        }
+        let (xi, eta) = (xi * D2R, eta * D2R);
         let (ra0, dec0) = (self.crval[0] * D2R, self.crval[1] * D2R);
         let (sd0, cd0) = dec0.sin_cos();
         let den = cd0 - eta * sd0;
@@ -206,8 +318,11 @@ impl Wcs {
         if den <= 0.0 {
             return None;
         }
-        let xi = cdec * sda / den * R2D;
-        let eta = (sd * cd0 - cdec * sd0 * cda) / den * R2D;
+        let mut xi = cdec * sda / den * R2D;
+        let mut eta = (sd * cd0 - cdec * sd0 * cda) / den * R2D;
+        if let Some(t) = &self.tpv {
+            (xi, eta) = t.invert(xi, eta);
+        }
         let up = self.cd_inv[0][0] * xi + self.cd_inv[0][1] * eta;
         let vp = self.cd_inv[1][0] * xi + self.cd_inv[1][1] * eta;
         let (u, v) = match &self.sip {

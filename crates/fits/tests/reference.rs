@@ -135,3 +135,43 @@ fn scaled_int16_image_reads_as_astropy() {
         }
     }
 }
+
+#[test]
+fn tpv_matches_astropy() {
+    let r = reference();
+    let h = Header::from_text(&std::fs::read_to_string(data("tpv.hdr")).unwrap());
+    let w = Wcs::from_keywords(|k| h.get_f64(k), |k| h.get_str(k))
+        .unwrap()
+        .unwrap();
+    assert!(w.tpv.is_some() && w.sip.is_none());
+    let t = &r["tpv"];
+    for (i, p) in t["pixels_fits_1based"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        let (x, y) = (p[0].as_f64().unwrap(), p[1].as_f64().unwrap());
+        let (ra, dec) = w.pix_to_sky(x, y);
+        let (ra_ref, dec_ref) = (
+            t["sky_deg"][i][0].as_f64().unwrap(),
+            t["sky_deg"][i][1].as_f64().unwrap(),
+        );
+        assert!(
+            (ra - ra_ref).abs() < 1e-9 && (dec - dec_ref).abs() < 1e-9,
+            "pixel {x},{y}: {ra},{dec} vs astropy {ra_ref},{dec_ref}"
+        );
+        let (x2, y2) = w.sky_to_pix(ra_ref, dec_ref).unwrap();
+        assert!(
+            (x2 - x).abs() < 1e-6 && (y2 - y).abs() < 1e-6,
+            "inverse at {x},{y}: {x2},{y2}"
+        );
+    }
+    // Policy: a TAN-SIP header that also carries PV cards uses SIP only.
+    let mut both = verify_file(&data("sim_stack.fits")).unwrap().primary;
+    both.push(Card::float("PV1_0", 0.5, 6, ""));
+    let ws = Wcs::from_keywords(|k| both.get_f64(k), |k| both.get_str(k))
+        .unwrap()
+        .unwrap();
+    assert!(ws.sip.is_some() && ws.tpv.is_none());
+}
