@@ -13,6 +13,7 @@ pub mod extract;
 pub mod phot;
 pub mod table;
 pub mod wcs;
+pub mod xmatch;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
@@ -63,6 +64,8 @@ pub enum Command {
     /// World coordinates: convert points with a file's WCS (TAN, TAN-SIP).
     #[command(subcommand)]
     Wcs(wcs::WcsCmd),
+    /// Cross-match two catalogues (nearest neighbour within a radius).
+    Xmatch(xmatch::XmatchArgs),
     /// Detect sources (SourceExtractor background, matched filter, deblending) and write a catalog.
     Extract(extract::ExtractArgs),
     /// Fixed-aperture photometry (exact pixel overlap, 21 px diameter by default) at given positions.
@@ -514,6 +517,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Phot(a) => phot::run(a, &load()?.config.photometry).map(|_| 0),
         Command::Extract(a) => extract::run(a).map(|_| 0),
         Command::Wcs(c) => wcs::run(c).map(|_| 0),
+        Command::Xmatch(a) => xmatch::run(a).map(|_| 0),
     }
 }
 

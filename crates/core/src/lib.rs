@@ -18,5 +18,6 @@ pub mod stats;
 pub mod time;
 pub mod timing;
 pub mod wcs;
+pub mod xmatch;
 
 pub use time::{CivilDate, UtcMicros};

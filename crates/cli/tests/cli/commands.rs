@@ -443,3 +443,46 @@ fn wcs_pix2sky_and_back_match_astropy() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no celestial WCS"));
 }
+
+/// `tomoe xmatch` on CSV input, across RA = 0/360, with ids copied and bad input refused.
+#[test]
+fn xmatch_csv_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.csv"),
+        "name,ra,dec\ns1,359.99999,0.0\ns2,10.0,20.0\ns3,200.0,-89.99999\n",
+    )
+    .unwrap();
+    // b1 is 0.072" from s1 across RA = 0; s2 has nothing within 1"; b3 is across the south pole.
+    std::fs::write(
+        dir.path().join("b.csv"),
+        "id,ra,dec\nb1,0.00001,0.0\nb2,10.0,20.001\nb3,20.0,-89.99999\n",
+    )
+    .unwrap();
+    let out = run_ok(
+        &[
+            "xmatch", "a.csv", "b.csv", "--radius", "1", "--id-a", "name", "--id-b", "id",
+        ],
+        dir.path(),
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "a_row,b_row,sep_arcsec,a_name,b_id");
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[1].starts_with("0,0,0.072") && lines[1].ends_with("s1,b1"),
+        "{text}"
+    );
+    assert!(
+        lines[2].starts_with("2,2,") && lines[2].ends_with("s3,b3"),
+        "{text}"
+    );
+    std::fs::write(dir.path().join("bad.csv"), "ra,dec\n1,95\n").unwrap();
+    let out = tomoe()
+        .args(["xmatch", "bad.csv", "b.csv"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("outside [-90, 90]"));
+}
