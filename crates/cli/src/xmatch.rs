@@ -93,11 +93,10 @@ fn read_columns(path: &Path, names: &[&str]) -> anyhow::Result<Vec<Vec<String>>>
     Ok(out)
 }
 
-fn sky(
-    path: &Path,
-    a: &XmatchArgs,
-    id: Option<&str>,
-) -> anyhow::Result<(Vec<(f64, f64)>, Option<Vec<String>>)> {
+/// Sky positions [deg] of a catalogue and, when asked, its id column.
+type SkyColumns = (Vec<(f64, f64)>, Option<Vec<String>>);
+
+fn sky(path: &Path, a: &XmatchArgs, id: Option<&str>) -> anyhow::Result<SkyColumns> {
     let mut names = vec![a.ra.as_str(), a.dec.as_str()];
     if let Some(i) = id {
         names.push(i);
