@@ -20,6 +20,9 @@ pub enum BenchCmd {
     /// Photometry: exact apertures per second, single core, against sep in the same run.
     #[command(after_help = "Example:\n  tomoe bench phot --apertures 20000")]
     Phot(PhotBenchArgs),
+    /// Cross-match: rows/s of the 1″ nearest-neighbour match against astropy match_coordinates_sky.
+    #[command(after_help = "Example:\n  tomoe bench xmatch --rows 1000000")]
+    Xmatch(XmatchBenchArgs),
     /// Archive: notice-to-logged latency (p50/p99) and fetch throughput vs curl.
     #[command(after_help = "Example:\n  tomoe bench archive --bursts 3 --chips 84")]
     Archive(ArchiveBenchArgs),
@@ -59,6 +62,7 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Archive(a) => archive(a),
         BenchCmd::Phot(a) => phot(a),
+        BenchCmd::Xmatch(a) => xmatch(a),
     }
 }
 
@@ -300,6 +304,121 @@ fn phot(a: PhotBenchArgs) -> anyhow::Result<()> {
     println!("Full 2000×1128×12 cube (sum, background, detection on the sum, {} apertures on every frame = {cube_meas} measurements): median {:.3} s on one core.", cube_meas / 12, median(cube_t.clone()));
     println!();
     println!("flux sums agree to {:.1e} (relative); runs (s): tomoe random {ours_rand:.4?}, sep random {sep_rand:.4?}", ((our_sum - sep_sum) / sep_sum).abs());
+    Ok(())
+}
+
+/// Arguments of `tomoe bench xmatch`.
+#[derive(Debug, Args)]
+pub struct XmatchBenchArgs {
+    /// Rows in each catalogue.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: usize,
+    /// Match radius [arcsec].
+    #[arg(long, default_value_t = 1.0)]
+    pub radius: f64,
+    /// Repetitions (median reported).
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Python interpreter with astropy and scipy.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+}
+
+fn xmatch(a: XmatchBenchArgs) -> anyhow::Result<()> {
+    use rand::{Rng, SeedableRng};
+    // A Gaia-like field: A uniform over a 10° × 10° patch (incl. RA = 0/360), B = A moved by up
+    // to 1.5″ for 80 % of rows plus 20 % unrelated rows.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let n = a.rows;
+    let pa: Vec<(f64, f64)> = (0..n)
+        .map(|_| {
+            (
+                (rng.random_range(-5.0..5.0f64)).rem_euclid(360.0),
+                rng.random_range(-5.0..5.0),
+            )
+        })
+        .collect();
+    let pb: Vec<(f64, f64)> = pa
+        .iter()
+        .map(|&(ra, dec)| {
+            if rng.random_range(0.0..1.0) < 0.8 {
+                let (d, t) = (
+                    rng.random_range(0.0..1.5) / 3600.0,
+                    rng.random_range(0.0..std::f64::consts::TAU),
+                );
+                (
+                    (ra + d * t.cos() / (dec.to_radians().cos())).rem_euclid(360.0),
+                    dec + d * t.sin(),
+                )
+            } else {
+                (
+                    (rng.random_range(-5.0..5.0f64)).rem_euclid(360.0),
+                    rng.random_range(-5.0..5.0),
+                )
+            }
+        })
+        .collect();
+    let dir = tempfile_dir()?;
+    let write = |p: &Path, v: &[(f64, f64)]| {
+        std::fs::write(
+            p,
+            v.iter()
+                .flat_map(|(x, y)| [x.to_le_bytes(), y.to_le_bytes()])
+                .flatten()
+                .collect::<Vec<u8>>(),
+        )
+    };
+    write(&dir.join("a.f64le"), &pa)?;
+    write(&dir.join("b.f64le"), &pb)?;
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench/astropy_xmatch.py");
+    let out = std::process::Command::new(&a.python)
+        .arg(&script)
+        .arg(dir.join("a.f64le"))
+        .arg(dir.join("b.f64le"))
+        .args([a.radius.to_string(), a.repeat.to_string()])
+        .output()
+        .with_context(|| format!("cannot run {} (needs astropy and scipy)", a.python))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    if !out.status.success() {
+        bail!(
+            "astropy baseline failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let theirs: Vec<f64> = v["seconds"]
+        .as_array()
+        .map(|x| x.iter().filter_map(|s| s.as_f64()).collect())
+        .unwrap_or_default();
+    let mut ours = Vec::new();
+    let mut matched = 0;
+    for _ in 0..a.repeat {
+        let t = Instant::now();
+        let m = tomoe_core::xmatch::nearest_within(&pa, &pb, a.radius);
+        ours.push(t.elapsed().as_secs_f64());
+        matched = m.iter().filter(|x| x.is_some()).count();
+    }
+    let (o, t) = (median(ours.clone()), median(theirs.clone()));
+    println!(
+        "## tomoe bench xmatch ({n} × {n} rows, radius {}″, one core, median of {})",
+        a.radius, a.repeat
+    );
+    println!();
+    println!(
+        "| measure | tomoe | astropy {} match_coordinates_sky | ratio |",
+        v["astropy"].as_str().unwrap_or("?")
+    );
+    println!("|---|---|---|---|");
+    println!(
+        "| rows/s | {:.0} | {:.0} | {:.1} |",
+        n as f64 / o,
+        n as f64 / t,
+        t / o
+    );
+    println!("| matched within radius | {matched} | {} | |", v["matched"]);
+    println!();
+    println!("runs (s): tomoe {ours:.3?}, astropy {theirs:.3?}");
     Ok(())
 }
 
