@@ -68,6 +68,27 @@ pub struct Position {
 
 /// Reads `x`, `y` (and optional `id`) columns from a CSV with a header row.
 pub fn read_positions(path: &Path) -> anyhow::Result<Vec<Position>> {
+    let rows = read_pairs(
+        path,
+        &["x", "x_image", "xcentroid", "xwin"],
+        &["y", "y_image", "ycentroid", "ywin"],
+        &["id", "name", "source_id"],
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, x, y)| Position { id, x, y })
+        .collect())
+}
+
+/// Reads two numeric columns (the first header name found of `a_names`, of `b_names`) and an
+/// optional id column from a CSV with a header row; rows without an id get their row number.
+/// Errors name the file and line.
+pub fn read_pairs(
+    path: &Path,
+    a_names: &[&str],
+    b_names: &[&str],
+    id_names: &[&str],
+) -> anyhow::Result<Vec<(String, f64, f64)>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut lines = text
@@ -82,17 +103,16 @@ pub fn read_positions(path: &Path) -> anyhow::Result<Vec<Position>> {
         .map(|c| c.trim().trim_matches('"').to_ascii_lowercase())
         .collect();
     let find = |names: &[&str]| cols.iter().position(|c| names.contains(&c.as_str()));
-    let (Some(xi), Some(yi)) = (
-        find(&["x", "x_image", "xcentroid"]),
-        find(&["y", "y_image", "ycentroid"]),
-    ) else {
+    let (Some(ai), Some(bi)) = (find(a_names), find(b_names)) else {
         bail!(
-            "{}: the header row needs columns x and y (found: {})",
+            "{}: the header row needs columns {} and {} (found: {})",
             path.display(),
+            a_names[0],
+            b_names[0],
             cols.join(", ")
         );
     };
-    let idi = find(&["id", "name", "source_id"]);
+    let idi = find(id_names);
     let mut out = Vec::new();
     for (n, line) in lines {
         let f: Vec<&str> = line
@@ -112,14 +132,11 @@ pub fn read_positions(path: &Path) -> anyhow::Result<Vec<Position>> {
                     )
                 })
         };
-        out.push(Position {
-            id: idi
-                .and_then(|i| f.get(i))
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| out.len().to_string()),
-            x: num(xi, "x")?,
-            y: num(yi, "y")?,
-        });
+        let id = idi
+            .and_then(|i| f.get(i))
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| out.len().to_string());
+        out.push((id, num(ai, a_names[0])?, num(bi, b_names[0])?));
     }
     Ok(out)
 }

@@ -1,6 +1,7 @@
 //! `tomoe wcs pix2sky|sky2pix FILE`: convert a CSV of points with a file's WCS.
 
-use anyhow::{bail, Context};
+use crate::phot::read_pairs;
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -45,50 +46,6 @@ fn load(file: &std::path::Path) -> anyhow::Result<Wcs> {
         .with_context(|| format!("{}: no celestial WCS (CTYPE1 missing)", file.display()))
 }
 
-fn read_pairs(path: &std::path::Path, a: &[&str], b: &[&str]) -> anyhow::Result<Vec<(f64, f64)>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
-    let Some((_, head)) = lines.next() else {
-        bail!("{}: empty file", path.display())
-    };
-    let cols: Vec<String> = head
-        .split(',')
-        .map(|c| c.trim().trim_matches('"').to_ascii_lowercase())
-        .collect();
-    let find = |names: &[&str]| cols.iter().position(|c| names.contains(&c.as_str()));
-    let (Some(ia), Some(ib)) = (find(a), find(b)) else {
-        bail!(
-            "{}: needs columns {} and {} (found: {})",
-            path.display(),
-            a[0],
-            b[0],
-            cols.join(", ")
-        )
-    };
-    let mut out = Vec::new();
-    for (n, line) in lines {
-        let f: Vec<&str> = line
-            .split(',')
-            .map(|c| c.trim().trim_matches('"'))
-            .collect();
-        let num = |i: usize| -> anyhow::Result<f64> {
-            let s = f.get(i).copied().unwrap_or("");
-            s.parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite())
-                .with_context(|| {
-                    format!("{}:{}: {s:?} is not a finite number", path.display(), n + 1)
-                })
-        };
-        out.push((num(ia)?, num(ib)?));
-    }
-    Ok(out)
-}
-
 /// Runs `tomoe wcs …`.
 pub fn run(cmd: WcsCmd) -> anyhow::Result<()> {
     let (a, forward) = match cmd {
@@ -104,17 +61,23 @@ pub fn run(cmd: WcsCmd) -> anyhow::Result<()> {
     };
     if forward {
         writeln!(out, "x,y,ra,dec")?;
-        for (x, y) in read_pairs(
+        for (_, x, y) in read_pairs(
             &a.points,
             &["x", "x_image", "xwin"],
             &["y", "y_image", "ywin"],
+            &[],
         )? {
             let (ra, dec) = wcs.pix_to_sky(x, y);
             writeln!(out, "{x},{y},{ra:.10},{dec:.10}")?;
         }
     } else {
         writeln!(out, "ra,dec,x,y")?;
-        for (ra, dec) in read_pairs(&a.points, &["ra", "alpha_j2000"], &["dec", "delta_j2000"])? {
+        for (_, ra, dec) in read_pairs(
+            &a.points,
+            &["ra", "alpha_j2000"],
+            &["dec", "delta_j2000"],
+            &[],
+        )? {
             match wcs.sky_to_pix(ra, dec) {
                 Some((x, y)) => writeln!(out, "{ra},{dec},{x:.6},{y:.6}")?,
                 None => writeln!(out, "{ra},{dec},,")?,
