@@ -237,23 +237,12 @@ pub fn measure_cube(cube: &Path) -> anyhow::Result<CubeSummary> {
     use tomoe_core::background::BackgroundMap;
     use tomoe_core::detect::{detect, DetectParams};
     use tomoe_core::phot::{sum_circles, CircleOptions, Image, Noise};
-    use tomoe_core::timing::{RollingShutter, RowOrder};
+    use tomoe_core::timing::RowOrder;
     let mut img = tomoe_fits::ImageFile::open(cube)?;
     let (w, h, n) = (img.width(), img.height(), img.frames());
     let t = tomoe_fits::TomoeHeader::from_header(&img.header, None);
-    let (Some(utc_start), Some(tframe), Some(trlstep1), Some(exptime1)) =
-        (t.utc_start, t.tframe, t.trlstep1, t.exptime1)
-    else {
+    let Some(sh) = t.rolling_shutter(h, RowOrder::Ascending) else {
         bail!("{}: no Tomo-e timing keywords", cube.display());
-    };
-    let sh = RollingShutter {
-        utc_start,
-        tframe,
-        trlstep1,
-        exptime1,
-        height: h,
-        order: RowOrder::Ascending,
-        row_offset: 0.0,
     };
     let gain = img.header.get_f64("GAIN").unwrap_or(0.94);
     let mut sum = vec![0.0f32; w * h];

@@ -4,7 +4,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use tomoe_core::phot::{sum_circle, CircleOptions, Image, Noise};
-use tomoe_core::timing::{RollingShutter, RowOrder};
+use tomoe_core::timing::RowOrder;
 use tomoe_fits::{ImageFile, TomoeHeader};
 
 /// Arguments of `tomoe phot`.
@@ -189,22 +189,12 @@ pub fn run(a: PhotArgs, cfg: &crate::config::PhotometryConfig) -> anyhow::Result
     };
     let name = a.image.file_name().map(|n| n.to_string_lossy().to_string());
     let t = TomoeHeader::from_header(&img.header, name.as_deref());
-    let shutter = match (t.utc_start, t.tframe, t.trlstep1, t.exptime1) {
-        (Some(utc_start), Some(tframe), Some(trlstep1), Some(exptime1)) => Some(RollingShutter {
-            utc_start,
-            tframe,
-            trlstep1,
-            exptime1,
-            height: h,
-            order: if a.readout_descending {
-                RowOrder::Descending
-            } else {
-                RowOrder::Ascending
-            },
-            row_offset: 0.0,
-        }),
-        _ => None,
+    let order = if a.readout_descending {
+        RowOrder::Descending
+    } else {
+        RowOrder::Ascending
     };
+    let shutter = t.rolling_shutter(h, order);
     let frames: Vec<usize> = if a.all_frames {
         (0..img.frames()).collect()
     } else {

@@ -8,6 +8,7 @@
 use crate::header::Header;
 use tomoe_core::angle::{dec_is_physical, parse_dec_dms_deg, parse_ra_hms_deg};
 use tomoe_core::time::{CivilDate, UtcMicros};
+use tomoe_core::timing::{RollingShutter, RowOrder};
 use tomoe_core::wcs::Wcs;
 
 /// A 22-character Frame ID, e.g. `TMQ1202301020086026211`:
@@ -299,6 +300,20 @@ impl TomoeHeader {
             wcs_center,
             warnings,
         }
+    }
+
+    /// The rolling-shutter timing of the exposure (`UTC`, `TFRAME`, `TRLSTEP1`, `EXPTIME1`), or
+    /// `None` when one of them is missing. `height` is NAXIS2; see [`tomoe_core::timing`].
+    pub fn rolling_shutter(&self, height: usize, order: RowOrder) -> Option<RollingShutter> {
+        Some(RollingShutter {
+            utc_start: self.utc_start?,
+            tframe: self.tframe?,
+            trlstep1: self.trlstep1?,
+            exptime1: self.exptime1?,
+            height,
+            order,
+            row_offset: 0.0,
+        })
     }
 
     /// The observing night (see [`tomoe_core::time`]) from the start time.

@@ -340,27 +340,18 @@ impl StackSim {
             )));
         }
         if let Some(sip) = &w.sip {
-            h.push(Card::int(
-                "A_ORDER",
-                sip.a_order as i64,
-                "SIP polynomial order",
-            ));
-            for &(p, q, v) in &sip.a {
-                h.push(Card::parse(&format!(
-                    "{:<8}= {v:>20.13E}",
-                    format!("A_{p}_{q}")
-                )));
-            }
-            h.push(Card::int(
-                "B_ORDER",
-                sip.b_order as i64,
-                "SIP polynomial order",
-            ));
-            for &(p, q, v) in &sip.b {
-                h.push(Card::parse(&format!(
-                    "{:<8}= {v:>20.13E}",
-                    format!("B_{p}_{q}")
-                )));
+            for (name, order, coeffs) in [("A", sip.a_order, &sip.a), ("B", sip.b_order, &sip.b)] {
+                h.push(Card::int(
+                    &format!("{name}_ORDER"),
+                    order as i64,
+                    "SIP polynomial order",
+                ));
+                for &(p, q, v) in coeffs {
+                    h.push(Card::parse(&format!(
+                        "{:<8}= {v:>20.13E}",
+                        format!("{name}_{p}_{q}")
+                    )));
+                }
             }
         }
         h

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use tomoe_core::background::{BackgroundMap, BackgroundParams};
 use tomoe_core::detect::{detect, DetectParams};
 use tomoe_core::phot::{sum_circle, CircleOptions, Image, Noise};
-use tomoe_core::timing::{RollingShutter, RowOrder};
+use tomoe_core::timing::RowOrder;
 use tomoe_fits::{ImageFile, TomoeHeader};
 use tomoe_sim::cubes::CubeSim;
 use tomoe_sim::StackSim;
@@ -157,15 +157,7 @@ fn cube_pipeline_recovers_truth() {
 
     // Times: the model built from the cube's own header reproduces the truth exactly.
     let t = TomoeHeader::from_header(&cube.header, None);
-    let sh = RollingShutter {
-        utc_start: t.utc_start.unwrap(),
-        tframe: t.tframe.unwrap(),
-        trlstep1: t.trlstep1.unwrap(),
-        exptime1: t.exptime1.unwrap(),
-        height: h,
-        order: RowOrder::Ascending,
-        row_offset: 0.0,
-    };
+    let sh = t.rolling_shutter(h, RowOrder::Ascending).unwrap();
     for tr in &out.truth {
         assert_eq!(sh.mid_time(tr.frame, tr.y), tr.time, "{tr:?}");
     }

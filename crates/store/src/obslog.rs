@@ -405,8 +405,3 @@ pub fn read_parquet(path: &Path, columns: Option<&[&str]>) -> Result<Vec<RecordB
         .collect::<Result<Vec<_>, _>>()
         .map_err(StoreError::Arrow)
 }
-
-/// Row count of a batch list (helper for reports).
-pub fn count_rows(batches: &[RecordBatch]) -> usize {
-    batches.iter().map(|b| b.num_rows()).sum()
-}
