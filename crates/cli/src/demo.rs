@@ -236,7 +236,7 @@ pub fn measure_cube(cube: &Path) -> anyhow::Result<CubeSummary> {
     use std::io::Write;
     use tomoe_core::background::BackgroundMap;
     use tomoe_core::detect::{detect, DetectParams};
-    use tomoe_core::phot::{sum_circles, CircleOptions, Image, Noise};
+    use tomoe_core::phot::{ApertureSet, CircleOptions, Image, Noise};
     use tomoe_core::timing::RowOrder;
     let mut img = tomoe_fits::ImageFile::open(cube)?;
     let (w, h, n) = (img.width(), img.height(), img.frames());
@@ -265,16 +265,17 @@ pub fn measure_cube(cube: &Path) -> anyhow::Result<CubeSummary> {
     let mut out = std::io::BufWriter::new(std::fs::File::create(&csv)?);
     writeln!(out, "id,frame,x,y,flux,flux_err,flags,time_utc,mjd")?;
     let (mut tmin, mut tmax, mut count) = (i64::MAX, i64::MIN, 0usize);
+    let opt = CircleOptions::default();
+    let set = ApertureSet::new(&pos, opt.radius);
     for k in 0..n {
         img.read_frame(k, &mut buf)?;
         let fb = BackgroundMap::estimate(Image::new(&buf, w, h), &Default::default());
         let (b, r) = (fb.back_image(), fb.rms_image());
-        let res = sum_circles(
+        let res = set.measure(
             Image::new(&buf, w, h),
             Some(&b),
             Some(&r),
-            &pos,
-            &CircleOptions::default(),
+            &opt,
             Noise { rms: 0.0, gain },
         );
         for (i, (m, p)) in res.iter().zip(&pos).enumerate() {

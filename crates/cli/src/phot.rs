@@ -3,7 +3,7 @@
 use anyhow::{bail, Context};
 use clap::Args;
 use std::path::{Path, PathBuf};
-use tomoe_core::phot::{sum_circle, CircleOptions, Image, Noise};
+use tomoe_core::phot::{ApertureSet, CircleOptions, Image, Noise};
 use tomoe_core::timing::RowOrder;
 use tomoe_fits::{ImageFile, TomoeHeader};
 
@@ -232,6 +232,14 @@ pub fn run(a: PhotArgs, cfg: &crate::config::PhotometryConfig) -> anyhow::Result
         annulus,
         saturation,
     };
+    // Exact weights once for all frames.
+    let set = ApertureSet::new(
+        &positions
+            .iter()
+            .map(|p| (p.x - off, p.y - off))
+            .collect::<Vec<_>>(),
+        a.radius,
+    );
     let mut buf = Vec::new();
     for &k in &frames {
         img.read_frame(k, &mut buf)?;
@@ -272,9 +280,8 @@ pub fn run(a: PhotArgs, cfg: &crate::config::PhotometryConfig) -> anyhow::Result
             rms: a.rms.unwrap_or(sd),
             gain,
         };
-        for p in &positions {
-            let (cx, cy) = (p.x - off, p.y - off);
-            let mut r = sum_circle(Image::new(&buf, w, h), bkg, rms_map, cx, cy, &opt, noise);
+        let results = set.measure(Image::new(&buf, w, h), bkg, rms_map, &opt, noise);
+        for (p, mut r) in positions.iter().zip(results) {
             if level != 0.0 {
                 // Recompute the Poisson term on the background-subtracted flux.
                 let var_src = if gain > 0.0 && r.flux > 0.0 {
@@ -303,7 +310,7 @@ pub fn run(a: PhotArgs, cfg: &crate::config::PhotometryConfig) -> anyhow::Result
             bg.push(r.background);
             flags.push(i64::from(r.flags));
             if let Some(s) = &shutter {
-                let tm = s.mid_time(k as u32, cy);
+                let tm = s.mid_time(k as u32, p.y - off);
                 times.push(tm.to_iso());
                 mjds.push(tm.mjd());
             }
