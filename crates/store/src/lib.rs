@@ -5,12 +5,15 @@
 //!   appended in small atomic parts while a night is in progress and sealed into one
 //!   compact sorted file per night afterwards.
 //! * [`query`]: the embedded SQL engine (DataFusion) over the log, with the `exposures` view.
+//! * [`blocklist`]: rules that hide files from every public surface (and optionally stop
+//!   their fetching), with an audit log.
 //! * [`format`]: writing query results as a table, CSV, JSON or Parquet.
 //!
 //! This is the only crate that depends on the SQL engine; the numeric and format crates stay
 //! light.
 
 pub mod atomic;
+pub mod blocklist;
 pub mod format;
 pub mod obslog;
 pub mod query;
