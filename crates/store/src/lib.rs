@@ -7,6 +7,8 @@
 //! * [`query`]: the embedded SQL engine (DataFusion) over the log, with the `exposures` view.
 //! * [`blocklist`]: rules that hide files from every public surface (and optionally stop
 //!   their fetching), with an audit log.
+//! * [`exposures`]: the in-memory exposure index of the archive page (typed searches, sorting,
+//!   paging, blocklist applied).
 //! * [`format`]: writing query results as a table, CSV, JSON or Parquet.
 //!
 //! This is the only crate that depends on the SQL engine; the numeric and format crates stay
@@ -14,6 +16,7 @@
 
 pub mod atomic;
 pub mod blocklist;
+pub mod exposures;
 pub mod format;
 pub mod obslog;
 pub mod query;

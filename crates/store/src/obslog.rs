@@ -213,6 +213,15 @@ impl ObsLog {
         Ok(out)
     }
 
+    /// The Parquet files of a night (parts or the sealed file), sorted; empty if none.
+    pub fn night_files(&self, night: CivilDate) -> Result<Vec<PathBuf>, StoreError> {
+        let dir = self.night_dir(night);
+        if !dir.exists() {
+            return Ok(Vec::new());
+        }
+        parquet_files(&dir)
+    }
+
     /// File names logged for a night.
     pub fn names_in_night(&self, night: CivilDate) -> Result<HashSet<String>, StoreError> {
         let dir = self.night_dir(night);

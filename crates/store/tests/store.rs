@@ -270,3 +270,130 @@ async fn pyarrow_and_duckdb_read_the_log() {
     assert_eq!(v["duckdb"]["nights"], 2);
     assert_eq!(v["duckdb"]["min_year"], 2023);
 }
+
+mod exposures {
+    use super::*;
+    use tomoe_store::blocklist::{Blocklist, NewRule, RuleKind, RuleSet};
+    use tomoe_store::exposures::{Column, ExposureIndex, ExposureQuery, Filter};
+
+    fn q(filters: &[(&str, &str)]) -> ExposureQuery {
+        ExposureQuery {
+            filters: filters
+                .iter()
+                .map(|(c, t)| {
+                    let c = Column::parse(c).unwrap();
+                    (c, Filter::parse(c, t).unwrap().unwrap())
+                })
+                .collect(),
+            length: 100,
+            ..Default::default()
+        }
+    }
+
+    fn ids(idx: &ExposureIndex, query: &ExposureQuery) -> Vec<i64> {
+        idx.query(query).rows.iter().map(|e| e.exp_id).collect()
+    }
+
+    #[test]
+    fn aggregates_searches_sorts_and_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ObsLog::open(dir.path().join("obslog")).unwrap();
+        let s = sim();
+        log.append(&rows(&s, 0..5, 4)).unwrap();
+        // A duplicate row of a file (an unsealed night may hold one) is counted once.
+        log.append(&rows(&s, 0..1, 1)).unwrap();
+        let mut idx = ExposureIndex::new();
+        let r = idx.refresh(&log, &RuleSet::default(), false).unwrap();
+        assert_eq!((r.nights_read, r.exposures, r.chip_rows), (1, 5, 21));
+        let e0 = s.first_exp_id as i64;
+        let all = idx.query(&q(&[]));
+        assert_eq!((all.total, all.filtered), (5, 5));
+        // Default order: newest first.
+        assert_eq!(
+            all.rows.iter().map(|e| e.exp_id).collect::<Vec<_>>(),
+            (0..5).rev().map(|k| e0 + k).collect::<Vec<_>>()
+        );
+        assert!(all.rows.iter().all(|e| e.nfits == 4));
+        assert_eq!(all.rows[4].bytes, 1000 + 1001 + 1002 + 1003);
+        assert_eq!(all.rows[0].fps, Some(f64::from(s.fps)));
+        // Column searches: object (case-insensitive substring), numbers, time prefix.
+        assert_eq!(ids(&idx, &q(&[("object", "DITH2")])), [e0 + 1]);
+        assert_eq!(ids(&idx, &q(&[("exp_id", &format!(">={}", e0 + 3))])), [e0 + 4, e0 + 3]);
+        assert_eq!(
+            ids(&idx, &q(&[("exp_id", &format!("{}..{}", e0 + 1, e0 + 2))])),
+            [e0 + 2, e0 + 1]
+        );
+        let t0 = s.start.to_iso();
+        assert_eq!(idx.query(&q(&[("utc_start", &t0[..10])])).filtered, 5);
+        assert_eq!(idx.query(&q(&[("nfits", "4"), ("object", "dith")])).filtered, 5);
+        assert_eq!(idx.query(&q(&[("nfits", "<4")])).filtered, 0);
+        // Global search and SQL-looking text are plain substrings: no match, no error.
+        let mut g = q(&[]);
+        g.global = Some("' OR 1=1 --".into());
+        assert_eq!(idx.query(&g).filtered, 0);
+        g.global = Some("all-sky".into());
+        assert_eq!(idx.query(&g).filtered, 5);
+        // Sorting by another column and paging.
+        let mut o = q(&[]);
+        o.order = vec![(Column::ExpId, false)];
+        o.start = 1;
+        o.length = 2;
+        let page = idx.query(&o);
+        assert_eq!((page.total, page.filtered), (5, 5));
+        assert_eq!(
+            page.rows.iter().map(|e| e.exp_id).collect::<Vec<_>>(),
+            [e0 + 1, e0 + 2]
+        );
+        // Bad searches are errors naming the column.
+        let err = Filter::parse(Column::Exptime, "abc").unwrap_err();
+        assert!(err.0.contains("exptime"), "{err}");
+        assert!(Filter::parse(Column::UtcStart, "yesterday").is_err());
+        assert!(Filter::parse(Column::UtcStart, "2023-01-02..2023-13-01").is_err());
+        assert_eq!(Filter::parse(Column::Object, "  ").unwrap(), None);
+        // Nothing changed: a refresh reads nothing.
+        let r = idx.refresh(&log, &RuleSet::default(), false).unwrap();
+        assert_eq!(r.nights_read, 0);
+        // A new part of tonight: only that night is read again.
+        log.append(&rows(&s, 5..6, 2)).unwrap();
+        let r = idx.refresh(&log, &RuleSet::default(), false).unwrap();
+        assert_eq!((r.nights_read, r.exposures), (1, 6));
+    }
+
+    #[test]
+    fn blocklist_applies_per_chip_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ObsLog::open(dir.path().join("obslog")).unwrap();
+        let s = sim();
+        log.append(&rows(&s, 0..4, 3)).unwrap();
+        let bl = Blocklist::open(dir.path().join("blocklist")).unwrap();
+        let mut idx = ExposureIndex::new();
+        idx.refresh(&log, &bl.rule_set().unwrap(), false).unwrap();
+        let e0 = s.first_exp_id as i64;
+        let add = |kind| {
+            bl.add(NewRule {
+                kind,
+                reason: "test".into(),
+                author: "ci".into(),
+                no_fetch: false,
+            })
+            .unwrap()
+        };
+        // One chip file: its exposure loses one file.
+        let r1 = add(RuleKind::FrameId {
+            frame_id: s.frame_id(1, 0).to_string(),
+        });
+        // A whole exposure.
+        let r2 = add(RuleKind::ExpId { exp_id: e0 + 2 });
+        idx.refresh(&log, &bl.rule_set().unwrap(), true).unwrap();
+        let all = idx.query(&q(&[]));
+        assert_eq!(all.total, 3);
+        let nfits: Vec<(i64, u32)> = all.rows.iter().map(|e| (e.exp_id, e.nfits)).collect();
+        assert_eq!(nfits, [(e0 + 3, 3), (e0 + 1, 2), (e0, 3)]);
+        assert!(idx.get(e0 + 2).is_none());
+        bl.remove(r1.id, "ci").unwrap();
+        bl.remove(r2.id, "ci").unwrap();
+        idx.refresh(&log, &bl.rule_set().unwrap(), true).unwrap();
+        assert_eq!(idx.query(&q(&[])).total, 4);
+        assert_eq!(idx.get(e0 + 1).unwrap().nfits, 3);
+    }
+}
