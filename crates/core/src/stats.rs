@@ -64,3 +64,97 @@ mod tests {
         assert!((s - 2.8867513).abs() < 1e-6);
     }
 }
+
+/// IRAF's zscale display limits, as astropy's `ZScaleInterval` computes them (defaults:
+/// 1000 samples, contrast 0.25, max_reject 0.5, min_npixels 5, krej 2.5, 5 iterations).
+///
+/// The samples are taken as `f32` (image pixels), as astropy keeps them; the median of an even
+/// sample averages the middle pair in `f32` like numpy. Non-finite values are ignored; every `stride`-th remaining value is sampled
+/// (stride = ⌊n / 1000⌋), sorted, a line is fitted to the sorted samples with k-σ rejection
+/// (rejected points dilated by 1 % of the sample), and the limits are the median ∓ the slope /
+/// contrast over the sample, clipped to the sample's range. Returns `None` with no finite value.
+/// Reference values: `scripts/reference/zscale_reference.py`.
+pub fn zscale(values: &[f32]) -> Option<(f64, f64)> {
+    let finite: Vec<f64> = values
+        .iter()
+        .filter(|v| v.is_finite())
+        .map(|&v| f64::from(v))
+        .collect();
+    if finite.is_empty() {
+        return None;
+    }
+    let stride = ((finite.len() as f64 / 1000.0).max(1.0)) as usize;
+    let mut s: Vec<f64> = finite.iter().step_by(stride).take(1000).copied().collect();
+    s.sort_by(f64::total_cmp);
+    let npix = s.len();
+    let (mut vmin, mut vmax) = (s[0], s[npix - 1]);
+    let minpix = 5usize.max((npix as f64 * 0.5) as usize);
+    let ngrow = 1usize.max((npix as f64 * 0.01) as usize);
+    let mut bad = vec![false; npix];
+    let (mut ngood, mut last) = (npix, npix + 1);
+    let mut slope = 0.0;
+    for _ in 0..5 {
+        if ngood >= last || ngood < minpix {
+            break;
+        }
+        // Least-squares line through the good points.
+        let (mut n, mut sx, mut sy, mut sxx, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        for (i, &y) in s.iter().enumerate() {
+            if !bad[i] {
+                let x = i as f64;
+                n += 1.0;
+                sx += x;
+                sy += y;
+                sxx += x * x;
+                sxy += x * y;
+            }
+        }
+        slope = (n * sxy - sx * sy) / (n * sxx - sx * sx);
+        let icpt = (sy - slope * sx) / n;
+        let flat: Vec<f64> = s
+            .iter()
+            .enumerate()
+            .map(|(i, &y)| y - (slope * i as f64 + icpt))
+            .collect();
+        let good: Vec<f64> = flat
+            .iter()
+            .zip(&bad)
+            .filter(|(_, b)| !**b)
+            .map(|(f, _)| *f)
+            .collect();
+        // numpy's std: population (ddof = 0).
+        let mean = good.iter().sum::<f64>() / good.len() as f64;
+        let var = good.iter().map(|f| (f - mean) * (f - mean)).sum::<f64>() / good.len() as f64;
+        let threshold = 2.5 * var.sqrt();
+        for (b, f) in bad.iter_mut().zip(&flat) {
+            if *f < -threshold || *f > threshold {
+                *b = true;
+            }
+        }
+        // Dilate like numpy.convolve(bad, ones(ngrow), mode="same"): i sees [i − ngrow/2,
+        // i + (ngrow − 1)/2].
+        let grown: Vec<bool> = (0..npix)
+            .map(|i| {
+                let lo = i.saturating_sub(ngrow / 2);
+                let hi = (i + (ngrow - 1) / 2).min(npix - 1);
+                bad[lo..=hi].iter().any(|&b| b)
+            })
+            .collect();
+        bad = grown;
+        last = ngood;
+        ngood = bad.iter().filter(|b| !**b).count();
+    }
+    if ngood >= minpix {
+        let slope = slope / 0.25;
+        let center = (npix - 1) / 2;
+        // numpy's median of float32 samples averages the middle pair in float32.
+        let med = if npix % 2 == 1 {
+            s[npix / 2]
+        } else {
+            f64::from((s[npix / 2 - 1] as f32 + s[npix / 2] as f32) / 2.0)
+        };
+        vmin = vmin.max(med - (center as f64 - 1.0) * slope);
+        vmax = vmax.min(med + (npix - center) as f64 * slope);
+    }
+    Some((vmin, vmax))
+}

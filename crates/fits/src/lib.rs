@@ -18,6 +18,7 @@
 
 pub mod header;
 pub mod image;
+pub mod preview;
 pub mod structure;
 pub mod table;
 pub mod tomoe;
