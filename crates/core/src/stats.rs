@@ -47,24 +47,6 @@ pub fn std_dev(v: &[f64]) -> f64 {
     (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1) as f64).sqrt()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn median_and_clipping() {
-        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), Some(2.5));
-        assert_eq!(median(&mut []), None);
-        let mut v: Vec<f64> = (0..100).map(|i| f64::from(i % 10)).collect();
-        v.push(1e6);
-        let (m, s) = sigma_clipped_median(&mut v, 3.0, 5).unwrap();
-        assert_eq!(v.len(), 100);
-        assert_eq!(m, 4.5);
-        assert!((s - 2.8867513).abs() < 1e-6);
-    }
-}
-
 /// IRAF's zscale display limits, as astropy's `ZScaleInterval` computes them (defaults:
 /// 1000 samples, contrast 0.25, max_reject 0.5, min_npixels 5, krej 2.5, 5 iterations).
 ///
@@ -157,4 +139,22 @@ pub fn zscale(values: &[f32]) -> Option<(f64, f64)> {
         vmax = vmax.min(med + (npix - center) as f64 * slope);
     }
     Some((vmin, vmax))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_clipping() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(&mut []), None);
+        let mut v: Vec<f64> = (0..100).map(|i| f64::from(i % 10)).collect();
+        v.push(1e6);
+        let (m, s) = sigma_clipped_median(&mut v, 3.0, 5).unwrap();
+        assert_eq!(v.len(), 100);
+        assert_eq!(m, 4.5);
+        assert!((s - 2.8867513).abs() < 1e-6);
+    }
 }

@@ -18,7 +18,7 @@ fn image(kind: &str, w: usize, h: usize) -> Vec<f32> {
         .map(|i| {
             let (x, y) = ((i % w) as f64, (i / w) as f64);
             let mut v = 1000.0 + 0.05 * x + 0.02 * y + 40.0 * (noise(i as u64) - 0.5);
-            if kind == "stars" && (x as usize * 7 + y as usize * 13) % 97 == 0 {
+            if kind == "stars" && (x as usize * 7 + y as usize * 13).is_multiple_of(97) {
                 v += 20000.0 * noise(i as u64 + 7);
             }
             if kind == "stars" && i % 1013 == 5 {
@@ -49,7 +49,8 @@ fn zscale_matches_astropy() {
         let (lo, hi) = zscale(&image(kind, w, h)).unwrap();
         let (elo, ehi) = (c["vmin"].as_f64().unwrap(), c["vmax"].as_f64().unwrap());
         assert!(
-            (lo - elo).abs() <= 1e-9 * elo.abs().max(1.0) && (hi - ehi).abs() <= 1e-9 * ehi.abs().max(1.0),
+            (lo - elo).abs() <= 1e-9 * elo.abs().max(1.0)
+                && (hi - ehi).abs() <= 1e-9 * ehi.abs().max(1.0),
             "{kind} {w}x{h}: ({lo}, {hi}) vs astropy ({elo}, {ehi})"
         );
     }

@@ -68,7 +68,13 @@ pub fn bin(data: &[f32], width: usize, height: usize, factor: usize) -> (Vec<f32
     let out = sum
         .iter()
         .zip(&n)
-        .map(|(&s, &k)| if k > 0 { (s / f64::from(k)) as f32 } else { f32::NAN })
+        .map(|(&s, &k)| {
+            if k > 0 {
+                (s / f64::from(k)) as f32
+            } else {
+                f32::NAN
+            }
+        })
         .collect();
     (out, bw, bh)
 }

@@ -427,11 +427,13 @@ impl Blocklist {
             .append(true)
             .open(&ap)
             .map_err(io_err(&ap))?;
-        let mut line = serde_json::to_vec(&entry).map_err(|e| BlocklistError::Invalid(e.to_string()))?;
+        let mut line =
+            serde_json::to_vec(&entry).map_err(|e| BlocklistError::Invalid(e.to_string()))?;
         line.push(b'\n');
         audit.write_all(&line).map_err(io_err(&ap))?;
         audit.sync_all().map_err(io_err(&ap))?;
-        let body = serde_json::to_vec_pretty(&file).map_err(|e| BlocklistError::Invalid(e.to_string()))?;
+        let body =
+            serde_json::to_vec_pretty(&file).map_err(|e| BlocklistError::Invalid(e.to_string()))?;
         let rp = self.rules_path();
         write_atomic(&rp, |f| f.write_all(&body)).map_err(io_err(&rp))?;
         Ok(out)
@@ -602,7 +604,10 @@ mod tests {
         assert_eq!(set.blocking(&g).unwrap().id, 2);
         assert!(set.refusing(&g).is_none());
         b.remove(1, "admin").unwrap();
-        assert!(matches!(b.remove(1, "admin"), Err(BlocklistError::NotFound(1))));
+        assert!(matches!(
+            b.remove(1, "admin"),
+            Err(BlocklistError::NotFound(1))
+        ));
         // Ids are never reused.
         let r3 = b
             .add(NewRule {

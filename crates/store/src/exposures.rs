@@ -19,6 +19,7 @@ use arrow::datatypes::{Float64Type, Int32Type, Int64Type, TimestampMicrosecondTy
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::SystemTime;
 use tomoe_core::time::{CivilDate, UtcMicros};
 
@@ -207,7 +208,9 @@ impl Filter {
             if let Some((a, b)) = t.split_once("..") {
                 let p = |s: &str| {
                     UtcMicros::parse_iso(s.trim()).map(|t| t.0).map_err(|e| {
-                        QueryError(format!("search on utc_start: {e} (use 2023-01-02..2023-01-03)"))
+                        QueryError(format!(
+                            "search on utc_start: {e} (use 2023-01-02..2023-01-03)"
+                        ))
                     })
                 };
                 return Ok(Some(Filter::TimeRange(p(a)?, p(b)?)));
@@ -340,7 +343,7 @@ fn cmp_values(a: &Value<'_>, b: &Value<'_>) -> std::cmp::Ordering {
 /// The files of one night as seen at the last refresh.
 type Signature = Vec<(PathBuf, u64, Option<SystemTime>)>;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct NightCache {
     signature: Signature,
     rules_epoch: u64,
@@ -362,11 +365,14 @@ pub struct RefreshReport {
 }
 
 /// The exposure index; see the module docs.
-#[derive(Debug, Default)]
+///
+/// Cloning is cheap (nights are shared): refresh a clone, then swap it in, and readers never
+/// wait for a refresh.
+#[derive(Debug, Default, Clone)]
 pub struct ExposureIndex {
-    nights: BTreeMap<CivilDate, NightCache>,
-    /// Per year: exposures of all its nights (sorted by utc_start descending).
-    years: BTreeMap<i32, Vec<Exposure>>,
+    /// Per night, exposures sorted by utc_start descending. Nights do not overlap in time, so
+    /// walking nights newest first gives the default order without sorting.
+    nights: BTreeMap<CivilDate, Arc<NightCache>>,
     rules_epoch: u64,
 }
 
@@ -519,7 +525,6 @@ impl ExposureIndex {
         }
         let mut report = RefreshReport::default();
         let mut seen = HashSet::new();
-        let mut touched_years = HashSet::new();
         for info in log.nights()? {
             let night = info.night;
             seen.insert(night);
@@ -535,12 +540,10 @@ impl ExposureIndex {
                     )
                 })
                 .collect();
-            let cache = self.nights.entry(night).or_default();
-            if cache.signature == signature
-                && cache.rules_epoch == self.rules_epoch
-                && !signature.is_empty()
-            {
-                continue;
+            if let Some(c) = self.nights.get(&night) {
+                if c.signature == signature && c.rules_epoch == self.rules_epoch {
+                    continue;
+                }
             }
             let mut batches = Vec::new();
             for f in &files {
@@ -553,63 +556,52 @@ impl ExposureIndex {
                 }
             }
             let chips: usize = batches.iter().map(|b| b.num_rows()).sum();
-            cache.exposures = aggregate_night(night, &batches, rules)?;
-            cache.signature = signature;
-            cache.rules_epoch = self.rules_epoch;
-            cache.chips_read = chips;
+            let cache = NightCache {
+                exposures: aggregate_night(night, &batches, rules)?,
+                signature,
+                rules_epoch: self.rules_epoch,
+                chips_read: chips,
+            };
+            self.nights.insert(night, Arc::new(cache));
             report.nights_read += 1;
             report.chip_rows += chips;
-            touched_years.insert(night.year);
         }
-        let gone: Vec<CivilDate> = self
-            .nights
-            .keys()
-            .filter(|n| !seen.contains(n))
-            .copied()
-            .collect();
-        for n in gone {
-            self.nights.remove(&n);
-            touched_years.insert(n.year);
-        }
-        for y in touched_years {
-            let mut all: Vec<Exposure> = self
-                .nights
-                .iter()
-                .filter(|(n, _)| n.year == y)
-                .flat_map(|(_, c)| c.exposures.iter().cloned())
-                .collect();
-            all.sort_by(|a, b| b.utc_us.cmp(&a.utc_us).then(b.exp_id.cmp(&a.exp_id)));
-            if all.is_empty() {
-                self.years.remove(&y);
-            } else {
-                self.years.insert(y, all);
-            }
-        }
+        self.nights.retain(|n, _| seen.contains(n));
         report.nights = self.nights.len();
-        report.exposures = self.years.values().map(Vec::len).sum();
+        report.exposures = self.nights.values().map(|c| c.exposures.len()).sum();
         Ok(report)
+    }
+
+    fn iter_year(&self, year: Option<i32>) -> impl Iterator<Item = &Exposure> {
+        self.nights
+            .iter()
+            .rev()
+            .filter(move |(n, _)| year.is_none_or(|y| n.year == y))
+            .flat_map(|(_, c)| c.exposures.iter())
+    }
+
+    /// Chip rows read for the nights now in the index.
+    pub fn chip_rows(&self) -> usize {
+        self.nights.values().map(|c| c.chips_read).sum()
     }
 
     /// Years with their exposure counts, newest first.
     pub fn years(&self) -> Vec<(i32, usize)> {
-        self.years.iter().rev().map(|(y, v)| (*y, v.len())).collect()
+        let mut m: BTreeMap<i32, usize> = BTreeMap::new();
+        for (n, c) in &self.nights {
+            *m.entry(n.year).or_default() += c.exposures.len();
+        }
+        m.into_iter().rev().filter(|(_, k)| *k > 0).collect()
     }
 
     /// One exposure by id (`None` if unknown or wholly blocked).
     pub fn get(&self, exp_id: i64) -> Option<&Exposure> {
-        self.years
-            .values()
-            .flat_map(|v| v.iter())
-            .find(|e| e.exp_id == exp_id)
+        self.iter_year(None).find(|e| e.exp_id == exp_id)
     }
 
     /// Runs a query.
     pub fn query(&self, q: &ExposureQuery) -> ExposurePage {
-        let empty = Vec::new();
-        let rows: Box<dyn Iterator<Item = &Exposure>> = match q.year {
-            Some(y) => Box::new(self.years.get(&y).unwrap_or(&empty).iter()),
-            None => Box::new(self.years.values().rev().flat_map(|v| v.iter())),
-        };
+        let rows = self.iter_year(q.year);
         let global = q
             .global
             .as_deref()
@@ -630,8 +622,8 @@ impl ExposureIndex {
             }
         }
         let filtered = hits.len();
-        let default_order = q.order.is_empty()
-            || (q.order.len() == 1 && q.order[0] == (Column::UtcStart, true));
+        let default_order =
+            q.order.is_empty() || (q.order.len() == 1 && q.order[0] == (Column::UtcStart, true));
         if !default_order {
             let cmp = |a: &&Exposure, b: &&Exposure| {
                 for &(c, desc) in &q.order {
@@ -666,4 +658,157 @@ impl ExposureIndex {
             rows,
         }
     }
+}
+
+/// One archived chip file as the public pages show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChipFile {
+    /// Frame ID.
+    pub frame_id: String,
+    /// `DET_ID`.
+    pub det_id: Option<i32>,
+    /// `EXP_ID`.
+    pub exp_id: Option<i64>,
+    /// File name.
+    pub file_name: String,
+    /// Path relative to the archive root (`<year>/<night>/<file>`).
+    pub path: String,
+    /// Storage tier.
+    pub tier: String,
+    /// Bytes.
+    pub size: i64,
+    /// SHA-256, hex.
+    pub sha256: String,
+    /// Observing night.
+    pub night: String,
+    /// Start of the exposure, ISO 8601 UTC.
+    pub utc_start: Option<String>,
+    /// `OBJECT`.
+    pub object: Option<String>,
+    /// WCS centre [deg].
+    pub wcs_ra: Option<f64>,
+    /// WCS centre [deg].
+    pub wcs_dec: Option<f64>,
+    /// The verbatim header (only when asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+}
+
+/// The chip files of one night that `keep(exp_id, file_name)` selects, without blocked ones,
+/// one per file name, ordered by exp_id and det_id. `with_header` also reads the header text.
+pub fn chip_files(
+    log: &ObsLog,
+    night: CivilDate,
+    rules: &RuleSet,
+    keep: impl Fn(Option<i64>, &str) -> bool,
+    with_header: bool,
+) -> Result<Vec<ChipFile>, StoreError> {
+    let mut cols = vec![
+        "frame_id",
+        "det_id",
+        "exp_id",
+        "file_name",
+        "path",
+        "tier",
+        "size",
+        "sha256",
+        "utc_start",
+        "object",
+        "project",
+        "wcs_ra",
+        "wcs_dec",
+        "ra_tel",
+        "dec_tel",
+    ];
+    if with_header {
+        cols.push("header");
+    }
+    let mut out: Vec<ChipFile> = Vec::new();
+    let mut seen = HashSet::new();
+    let missing = |c: &str| StoreError::Query(format!("observation log lacks column {c}"));
+    for f in log.night_files(night)? {
+        let batches = match read_parquet(&f, Some(&cols)) {
+            Ok(b) => b,
+            Err(_) if !f.exists() => continue,
+            Err(e) => return Err(e),
+        };
+        for b in batches {
+            let col = |n: &str| b.column_by_name(n).ok_or_else(|| missing(n));
+            let s = |n: &str| -> Result<arrow::array::StringArray, StoreError> {
+                Ok(col(n)?.as_string::<i32>().clone())
+            };
+            let fl = |n: &str| -> Result<arrow::array::Float64Array, StoreError> {
+                Ok(col(n)?.as_primitive::<Float64Type>().clone())
+            };
+            let (frame, name, path, tier, sha, object, project) = (
+                s("frame_id")?,
+                s("file_name")?,
+                s("path")?,
+                s("tier")?,
+                s("sha256")?,
+                s("object")?,
+                s("project")?,
+            );
+            let header = if with_header {
+                Some(s("header")?)
+            } else {
+                None
+            };
+            let det = col("det_id")?.as_primitive::<Int32Type>().clone();
+            let exp = col("exp_id")?.as_primitive::<Int64Type>().clone();
+            let size = col("size")?.as_primitive::<Int64Type>().clone();
+            let utc = col("utc_start")?
+                .as_primitive::<TimestampMicrosecondType>()
+                .clone();
+            let (wra, wdec, rat, dect) =
+                (fl("wcs_ra")?, fl("wcs_dec")?, fl("ra_tel")?, fl("dec_tel")?);
+            let of = |a: &arrow::array::Float64Array, i: usize| a.is_valid(i).then(|| a.value(i));
+            for i in 0..b.num_rows() {
+                let exp_id = exp.is_valid(i).then(|| exp.value(i));
+                let file_name = name.value(i);
+                if !keep(exp_id, file_name) || seen.contains(file_name) {
+                    continue;
+                }
+                let frame_id = if frame.is_valid(i) {
+                    frame.value(i)
+                } else {
+                    file_name
+                };
+                let utc_us = utc.is_valid(i).then(|| utc.value(i));
+                let pos = of(&wra, i)
+                    .zip(of(&wdec, i))
+                    .or_else(|| of(&rat, i).zip(of(&dect, i)));
+                let facts = FileFacts {
+                    frame_id: Some(frame_id),
+                    exp_id,
+                    object: object.is_valid(i).then(|| object.value(i)),
+                    project: project.is_valid(i).then(|| project.value(i)),
+                    utc_start: utc_us.map(UtcMicros),
+                    ra_dec: pos,
+                };
+                if rules.blocking(&facts).is_some() {
+                    continue;
+                }
+                seen.insert(file_name.to_string());
+                out.push(ChipFile {
+                    frame_id: frame_id.to_string(),
+                    det_id: det.is_valid(i).then(|| det.value(i)),
+                    exp_id,
+                    file_name: file_name.to_string(),
+                    path: path.value(i).to_string(),
+                    tier: tier.value(i).to_string(),
+                    size: size.value(i),
+                    sha256: sha.value(i).to_string(),
+                    night: night.to_string(),
+                    utc_start: utc_us.map(|t| UtcMicros(t).to_iso()),
+                    object: object.is_valid(i).then(|| object.value(i).to_string()),
+                    wcs_ra: of(&wra, i),
+                    wcs_dec: of(&wdec, i),
+                    header: header.as_ref().map(|h| h.value(i).to_string()),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.exp_id.cmp(&b.exp_id).then(a.det_id.cmp(&b.det_id)));
+    Ok(out)
 }

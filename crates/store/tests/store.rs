@@ -318,14 +318,21 @@ mod exposures {
         assert_eq!(all.rows[0].fps, Some(f64::from(s.fps)));
         // Column searches: object (case-insensitive substring), numbers, time prefix.
         assert_eq!(ids(&idx, &q(&[("object", "DITH2")])), [e0 + 1]);
-        assert_eq!(ids(&idx, &q(&[("exp_id", &format!(">={}", e0 + 3))])), [e0 + 4, e0 + 3]);
+        assert_eq!(
+            ids(&idx, &q(&[("exp_id", &format!(">={}", e0 + 3))])),
+            [e0 + 4, e0 + 3]
+        );
         assert_eq!(
             ids(&idx, &q(&[("exp_id", &format!("{}..{}", e0 + 1, e0 + 2))])),
             [e0 + 2, e0 + 1]
         );
         let t0 = s.start.to_iso();
         assert_eq!(idx.query(&q(&[("utc_start", &t0[..10])])).filtered, 5);
-        assert_eq!(idx.query(&q(&[("nfits", "4"), ("object", "dith")])).filtered, 5);
+        assert_eq!(
+            idx.query(&q(&[("nfits", "4"), ("object", "dith")]))
+                .filtered,
+            5
+        );
         assert_eq!(idx.query(&q(&[("nfits", "<4")])).filtered, 0);
         // Global search and SQL-looking text are plain substrings: no match, no error.
         let mut g = q(&[]);
