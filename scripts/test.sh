@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls exactly this).
 #
-# 1. installs what the tests need when it is missing (Debian: redis-server; PyPI: pyarrow,
-#    duckdb for the cross-reading checks);
+# 1. installs what the tests need when it is missing (Debian: redis-server, chromium; PyPI:
+#    pyarrow, duckdb for the cross-reading checks; npm: playwright-core for the browser test,
+#    from tests/browser/package-lock.json);
 # 2. cargo fmt --check, cargo clippy -D warnings;
 # 3. every test (cargo-nextest when present, else cargo test), then doc tests.
 #
@@ -17,6 +18,7 @@ sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 apt_missing=()
 command -v redis-server >/dev/null 2>&1 || apt_missing+=(redis-server)
+[ -x /usr/bin/chromium ] || apt_missing+=(chromium)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   echo "installing: ${apt_missing[*]}"
   "${sudo_cmd[@]}" apt-get update -qq
@@ -31,6 +33,12 @@ done
 if [ ${#py_missing[@]} -gt 0 ]; then
   echo "installing (pip): ${py_missing[*]}"
   python3 -m pip install --quiet --disable-pip-version-check "${py_missing[@]}"
+fi
+
+# The browser test's driver (headless Debian chromium through playwright-core).
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  echo "installing (npm): playwright-core"
+  npm ci --prefix tests/browser --no-audit --no-fund --silent
 fi
 
 echo "== cargo fmt --check"

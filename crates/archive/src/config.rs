@@ -48,6 +48,11 @@ pub struct ArchiveConfig {
     pub quarantine: PathBuf,
     /// Status file and other state.
     pub state_dir: PathBuf,
+    /// The blocklist directory shared with `tomoe serve`: files matching a `no_fetch` rule are
+    /// refused (by Frame ID or EXP_ID before download, by any rule once the header is read).
+    pub blocklist_dir: PathBuf,
+    /// Where preview and thumbnail PNGs are made at ingest; empty disables them.
+    pub previews_dir: PathBuf,
     /// Parallel downloads.
     pub concurrency: usize,
     /// TCP connect timeout.
@@ -95,6 +100,8 @@ impl Default for ArchiveConfig {
             obslog_root: "data/obslog".into(),
             quarantine: "data/quarantine".into(),
             state_dir: "data/state".into(),
+            blocklist_dir: "data/blocklist".into(),
+            previews_dir: "data/previews".into(),
             concurrency: 8,
             connect_timeout_ms: 3000,
             stall_timeout_ms: 5000,

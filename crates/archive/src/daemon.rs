@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tomoe_core::time::{CivilDate, UtcMicros};
 use tomoe_fits::structure::{verify_file, FitsLayout};
 use tomoe_fits::FrameId;
+use tomoe_store::blocklist::{Blocklist, FileFacts, RuleSet};
 use tomoe_store::{ObsLog, ObsRow, StoreError};
 use tracing::{debug, error, info, warn};
 use url::Url;
@@ -99,6 +100,11 @@ struct Daemon {
     queued: AtomicUsize,
     reconcile_now: Notify,
     writer: mpsc::Sender<WriteReq>,
+    blocklist: Option<Blocklist>,
+    /// The rules file's version and the compiled rules.
+    rules: Mutex<(Option<(std::time::SystemTime, u64)>, RuleSet)>,
+    /// Files refused by a no-fetch rule since start (not fetched again by reconciliation).
+    refused: Mutex<HashSet<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -151,6 +157,15 @@ pub async fn run(
         queued: AtomicUsize::new(0),
         reconcile_now: Notify::new(),
         writer: wtx,
+        blocklist: match Blocklist::open(&cfg.blocklist_dir) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                warn!(error = %e, "blocklist unavailable: no-fetch rules are not applied");
+                None
+            }
+        },
+        rules: Mutex::new((None, RuleSet::default())),
+        refused: Mutex::new(HashSet::new()),
         cfg,
     });
     let cancel = CancellationToken::new();
@@ -319,6 +334,31 @@ impl Daemon {
         Ok(false)
     }
 
+    /// The current blocklist rules (re-read when the rules file changed).
+    fn rules(&self) -> RuleSet {
+        let Some(b) = &self.blocklist else {
+            return RuleSet::default();
+        };
+        let v = b.version();
+        let mut g = lock(&self.rules);
+        if g.0 != v {
+            match b.rule_set() {
+                Ok(r) => *g = (v, r),
+                Err(e) => {
+                    warn!(error = %e, "cannot read the blocklist; keeping the previous rules")
+                }
+            }
+        }
+        g.1.clone()
+    }
+
+    /// Refuses a file matched by a `no_fetch` rule: counted, remembered, never logged.
+    fn refuse(&self, name: &str, rule: &tomoe_store::blocklist::Rule) {
+        info!(file = %name, rule = rule.id, reason = %rule.reason, "refused by the blocklist (no_fetch)");
+        lock(&self.refused).insert(name.to_string());
+        self.count(|c| c.refused += 1);
+    }
+
     /// Handles one job. `permit` is a download slot: it is released as soon as the file is
     /// placed, before waiting for the batched log write, so slow log flushes do not throttle
     /// downloads.
@@ -328,6 +368,22 @@ impl Daemon {
         permit: Option<tokio::sync::OwnedSemaphorePermit>,
     ) {
         let name = job.notice.name.clone();
+        if lock(&self.refused).contains(&name) {
+            return finish(job);
+        }
+        // Frame ID and EXP_ID rules can refuse from the file name alone, before downloading.
+        if let Some(fid) = tomoe_fits::FrameId::find_in(&name) {
+            let id = fid.to_string();
+            let facts = FileFacts {
+                frame_id: Some(&id),
+                exp_id: Some(fid.exp_id as i64),
+                ..Default::default()
+            };
+            if let Some(rule) = self.rules().refusing(&facts) {
+                self.refuse(&name, rule);
+                return finish(job);
+            }
+        }
         match self.is_logged(&name).await {
             Ok(true) => {
                 debug!(file = %name, origin = ?job.origin, "already archived: no-op");
@@ -448,8 +504,27 @@ impl Daemon {
             Some(n.url.to_string()),
             UtcMicros::now(),
         );
+        // Any no-fetch rule, now that the header is known.
+        let facts_id = row0.header.frame_id.map(|f| f.to_string());
+        let facts = FileFacts {
+            frame_id: facts_id.as_deref(),
+            exp_id: row0.header.exp_id.map(|e| e as i64),
+            object: row0.header.object.as_deref(),
+            project: row0.header.project.as_deref(),
+            utc_start: row0.header.utc_start,
+            ra_dec: row0.header.wcs_center.or(row0
+                .header
+                .ra_tel
+                .zip(row0.header.dec_tel.filter(|_| row0.header.pointing_valid))),
+        };
+        if let Some(rule) = self.rules().refusing(&facts) {
+            let _ = std::fs::remove_file(part);
+            self.refuse(&n.name, rule);
+            return Ok(());
+        }
         let rel = format!("{}/{}/{}", row0.night.year, row0.night, n.name);
         let dest = self.cfg.archive_root.join(&rel);
+        let rel_for_preview = rel.clone();
         let row = ObsRow { path: rel, ..row0 };
         let (p, d) = (part.to_path_buf(), dest.clone());
         let placed = tokio::task::spawn_blocking(move || -> Result<(), String> {
@@ -495,6 +570,7 @@ impl Daemon {
         match rx.await {
             Ok(Ok(())) => {
                 info!(file = %n.name, path = %dest.display(), "archived");
+                self.make_previews(dest, rel_for_preview);
                 Ok(())
             }
             Ok(Err(e)) => Err(Terminal {
@@ -509,6 +585,20 @@ impl Daemon {
                 bytes: None,
             }),
         }
+    }
+
+    /// Makes the preview PNGs in the background; a failure is logged, never fatal.
+    fn make_previews(self: &Arc<Self>, src: PathBuf, rel: String) {
+        if self.cfg.previews_dir.as_os_str().is_empty() {
+            return;
+        }
+        let d = self.clone();
+        tokio::task::spawn_blocking(move || {
+            match tomoe_fits::preview::write_previews(&src, &d.cfg.previews_dir, &rel) {
+                Ok(()) => d.count(|c| c.previews += 1),
+                Err(e) => warn!(file = %rel, error = %e, "preview not made"),
+            }
+        });
     }
 
     async fn quarantine(&self, n: &Notice, t: Terminal) {

@@ -53,6 +53,12 @@ pub struct Counts {
     pub failed: u64,
     /// Of which quarantined with bytes.
     pub quarantined: u64,
+    /// Files refused by a `no_fetch` blocklist rule (not archived, not logged).
+    #[serde(default)]
+    pub refused: u64,
+    /// Preview PNGs made at ingest.
+    #[serde(default)]
+    pub previews: u64,
     /// Files found by reconciliation.
     pub reconciled: u64,
     /// Files recovered from the archive tree at start (archived but not logged).
@@ -131,6 +137,18 @@ impl Status {
             "counter",
             "Files quarantined.",
             c.quarantined as f64,
+        );
+        m(
+            "refused_total",
+            "counter",
+            "Files refused by a no-fetch blocklist rule.",
+            c.refused as f64,
+        );
+        m(
+            "previews_total",
+            "counter",
+            "Preview PNGs made at ingest.",
+            c.previews as f64,
         );
         m(
             "reconciled_total",

@@ -635,6 +635,8 @@ fn archive(a: ArchiveBenchArgs) -> anyhow::Result<()> {
             obslog_root: work.join("obslog"),
             quarantine: work.join("quarantine"),
             state_dir: work.join("state"),
+            blocklist_dir: work.join("blocklist"),
+            previews_dir: PathBuf::new(),
             concurrency: a.concurrency,
             reconcile_interval_s: 0,
             seal_after_hours: -1.0,

@@ -12,6 +12,7 @@ use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tomoe_archive::ArchiveConfig;
+use tomoe_web::WebConfig;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -21,6 +22,8 @@ pub struct Config {
     pub archive: ArchiveConfig,
     /// Photometry defaults.
     pub photometry: PhotometryConfig,
+    /// The web server (`tomoe serve`).
+    pub web: WebConfig,
 }
 
 /// `[photometry]`: the noise model per gain setting (FORMAT.md §1: inverse gain 0.23 / 0.94 /
@@ -168,6 +171,8 @@ pub fn example() -> String {
         "# tomoe.toml — every key is optional; these are the defaults.\n\
          # Override any key from the environment as TOMOE_<SECTION>_<KEY>, e.g. TOMOE_ARCHIVE_REDIS_URL.\n\
          # archive.transport: \"pubsub\" (default) or \"stream\" (Redis stream + consumer group).\n\
+         # web.admin_token enables the blocklist admin API (better set TOMOE_WEB_ADMIN_TOKEN); web paths\n\
+         # must name the same archive, log and blocklist as [archive].\n\
          # photometry.gain_setting picks the column of gain_e_per_adu and read_noise_e: high, mid, low.\n\
          # Durations are in the unit their name ends with (_ms, _s, _hours).\n\n{body}"
     )

@@ -38,6 +38,12 @@ pub struct DemoArgs {
     /// Give up waiting for the archive after this many seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout: u64,
+    /// Address of the archive web pages (a free port is taken if this one is busy).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Serve the pages this many seconds, then exit (default: until Ctrl-C; 0: do not serve).
+    #[arg(long)]
+    pub serve_for: Option<u64>,
 }
 
 const MARKER: &str = ".tomoe-demo";
@@ -97,11 +103,28 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             obslog_root: dir.join("obslog"),
             quarantine: dir.join("quarantine"),
             state_dir: dir.join("state"),
+            blocklist_dir: dir.join("blocklist"),
+            previews_dir: dir.join("previews"),
             reconcile_interval_s: 10,
             heartbeat_interval_s: 1,
             ..Default::default()
         };
-        std::fs::write(dir.join("tomoe.toml"), toml::to_string_pretty(&crate::config::Config { archive: cfg.clone(), ..Default::default() })?)?;
+        let token = {
+            use rand::Rng;
+            let mut r = rand::rng();
+            (0..16).map(|_| format!("{:02x}", r.random::<u8>())).collect::<String>()
+        };
+        let web = tomoe_web::WebConfig {
+            listen: a.listen.clone(),
+            archive_root: cfg.archive_root.clone(),
+            obslog_root: cfg.obslog_root.clone(),
+            blocklist_dir: cfg.blocklist_dir.clone(),
+            previews_dir: cfg.previews_dir.clone(),
+            admin_token: token.clone(),
+            refresh_interval_ms: 1000,
+            ..Default::default()
+        };
+        std::fs::write(dir.join("tomoe.toml"), toml::to_string_pretty(&crate::config::Config { archive: cfg.clone(), web: web.clone(), ..Default::default() })?)?;
         let daemon = tokio::spawn(tomoe_archive::run(cfg.clone(), stop(stop_rx.clone())));
         let mut ac = tomoe_archive::announce::AnnounceConfig::new(source.clone(), &redis_url);
         ac.base_url = Some(url::Url::parse(&base)?);
@@ -211,6 +234,41 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         println!("  {exe} --config {}/tomoe.toml obslog sql \"SELECT frame_id, det_id, utc_start, size FROM obslog LIMIT 5\"", dir.display());
         println!("  {exe} --config {}/tomoe.toml obslog nights", dir.display());
         println!("  {exe} fits header {}/archive/<year>/<night>/<file>.fits", dir.display());
+        println!("  {exe} --config {}/tomoe.toml blocklist add --exp-id <id> --reason test --author you", dir.display());
+        if a.serve_for == Some(0) {
+            return Ok(());
+        }
+        // The archive pages over the simulated night.
+        let listener = match tokio::net::TcpListener::bind(&web.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("{} is busy ({e}); taking a free port", web.listen);
+                tokio::net::TcpListener::bind("127.0.0.1:0").await?
+            }
+        };
+        let addr = listener.local_addr()?;
+        let state = std::sync::Arc::new(tokio::task::spawn_blocking(move || tomoe_web::AppState::new(web)).await??);
+        println!();
+        println!("Archive pages: http://{addr}/archive   (admin token for /api/admin: {token})");
+        match a.serve_for {
+            Some(s) => println!("Serving for {s} s."),
+            None => println!("Serving until Ctrl-C."),
+        }
+        use std::io::Write as _;
+        std::io::stdout().flush()?;
+        let secs = a.serve_for;
+        let until = async move {
+            match secs {
+                Some(s) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(s)) => {}
+                        _ = crate::shutdown_signal() => {}
+                    }
+                }
+                None => crate::shutdown_signal().await,
+            }
+        };
+        tomoe_web::serve(state, listener, until).await?;
         Ok(())
     })
 }

@@ -76,6 +76,79 @@ pub enum Command {
     /// Benchmarks against named baselines.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// The archive web pages and API (exposure table, downloads, previews, blocklist admin).
+    #[command(
+        after_help = "Example:\n  TOMOE_WEB_ADMIN_TOKEN=$(openssl rand -hex 16) tomoe serve --listen 0.0.0.0:8080"
+    )]
+    Serve {
+        /// Address to listen on (default: [web] listen).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Rules that hide archived data from every public surface.
+    #[command(subcommand)]
+    Blocklist(BlocklistCmd),
+}
+
+/// `tomoe blocklist …`
+#[derive(Debug, Subcommand)]
+pub enum BlocklistCmd {
+    /// Add a rule (exactly one of --frame-id, --exp-id, --object, --project, --from/--to, --cone).
+    #[command(
+        after_help = "Examples:\n  tomoe blocklist add --exp-id 86026 --reason \"embargoed target\" --author ops\n  tomoe blocklist add --object 'SN2023*' --reason \"ToO under embargo\" --author pi --no-fetch\n  tomoe blocklist add --cone 83.63,22.01,0.5 --reason \"satellite test\" --author ops\n  tomoe blocklist add --from 2023-01-02T12:00:00 --to 2023-01-02T13:00:00 --reason \"dome light\" --author ops"
+    )]
+    Add(BlocklistAddArgs),
+    /// List the rules.
+    List {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a rule by id.
+    Remove {
+        /// Rule id (see `tomoe blocklist list`).
+        id: u64,
+        /// Who removes it (recorded in the audit log).
+        #[arg(long)]
+        author: String,
+    },
+    /// Print the audit log (every add and remove, oldest first).
+    Audit,
+}
+
+/// Arguments of `tomoe blocklist add`.
+#[derive(Debug, Args)]
+pub struct BlocklistAddArgs {
+    /// One chip file by Frame ID.
+    #[arg(long)]
+    pub frame_id: Option<String>,
+    /// Every chip file of an exposure.
+    #[arg(long)]
+    pub exp_id: Option<i64>,
+    /// Object names matching a pattern (`*`, `?`; case-insensitive).
+    #[arg(long)]
+    pub object: Option<String>,
+    /// A project (case-insensitive).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Start of a UTC time range (ISO 8601, inclusive); needs --to.
+    #[arg(long, requires = "to")]
+    pub from: Option<String>,
+    /// End of the time range (exclusive); needs --from.
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
+    /// A sky cone RA,DEC,RADIUS in degrees.
+    #[arg(long, value_name = "RA,DEC,RADIUS")]
+    pub cone: Option<String>,
+    /// Why (required).
+    #[arg(long)]
+    pub reason: String,
+    /// Who (required).
+    #[arg(long)]
+    pub author: String,
+    /// Also refuse to fetch matching files.
+    #[arg(long)]
+    pub no_fetch: bool,
 }
 
 /// `tomoe files …`
@@ -339,6 +412,114 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// `tomoe serve`: the web server until SIGINT/SIGTERM.
+pub fn serve(c: tomoe_web::WebConfig) -> anyhow::Result<i32> {
+    let listen = c.listen.clone();
+    let state =
+        std::sync::Arc::new(tomoe_web::AppState::new(c).context("cannot start the web server")?);
+    runtime()?.block_on(async move {
+        let l = tokio::net::TcpListener::bind(&listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = l.local_addr()?;
+        tracing::info!(%addr, "web server listening");
+        eprintln!("archive pages at http://{addr}/archive");
+        tomoe_web::serve(state, l, shutdown_signal()).await?;
+        Ok(0)
+    })
+}
+
+fn blocklist(cmd: BlocklistCmd, dir: &Path) -> anyhow::Result<i32> {
+    use tomoe_store::blocklist::{Blocklist, NewRule, RuleKind};
+    let b = Blocklist::open(dir)?;
+    match cmd {
+        BlocklistCmd::Add(a) => {
+            let mut kinds = Vec::new();
+            if let Some(f) = a.frame_id {
+                kinds.push(RuleKind::FrameId { frame_id: f });
+            }
+            if let Some(e) = a.exp_id {
+                kinds.push(RuleKind::ExpId { exp_id: e });
+            }
+            if let Some(p) = a.object {
+                kinds.push(RuleKind::Object { pattern: p });
+            }
+            if let Some(p) = a.project {
+                kinds.push(RuleKind::Project { project: p });
+            }
+            if let (Some(from), Some(to)) = (a.from, a.to) {
+                kinds.push(RuleKind::Time { from, to });
+            }
+            if let Some(c) = a.cone {
+                let v: Vec<f64> = c
+                    .split(',')
+                    .map(|x| x.trim().parse::<f64>())
+                    .collect::<Result<_, _>>()
+                    .with_context(|| format!("--cone {c:?}: expected RA,DEC,RADIUS in degrees"))?;
+                let [ra, dec, radius] = v[..] else {
+                    bail!("--cone {c:?}: expected three numbers RA,DEC,RADIUS");
+                };
+                kinds.push(RuleKind::Cone { ra, dec, radius });
+            }
+            if kinds.len() != 1 {
+                bail!("give exactly one of --frame-id, --exp-id, --object, --project, --from/--to, --cone (got {})", kinds.len());
+            }
+            let rule = b.add(NewRule {
+                kind: kinds.remove(0),
+                reason: a.reason,
+                author: a.author,
+                no_fetch: a.no_fetch,
+            })?;
+            println!("added rule {}", rule.id);
+            eprintln!("a running `tomoe serve` applies it within its refresh interval");
+        }
+        BlocklistCmd::List { json } => {
+            let rules = b.rules()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rules)?);
+            } else if rules.is_empty() {
+                println!("no rules");
+            } else {
+                println!(
+                    "{:>4}  {:<44}  {:<8}  {:<12}  {:<20}  reason",
+                    "id", "rule", "no-fetch", "author", "added"
+                );
+                for r in rules {
+                    let what = match &r.kind {
+                        RuleKind::FrameId { frame_id } => format!("frame_id {frame_id}"),
+                        RuleKind::ExpId { exp_id } => format!("exp_id {exp_id}"),
+                        RuleKind::Object { pattern } => format!("object {pattern}"),
+                        RuleKind::Project { project } => format!("project {project}"),
+                        RuleKind::Time { from, to } => format!("time {from} .. {to}"),
+                        RuleKind::Cone { ra, dec, radius } => {
+                            format!("cone {ra},{dec} r={radius}°")
+                        }
+                    };
+                    println!(
+                        "{:>4}  {:<44}  {:<8}  {:<12}  {:<20}  {}",
+                        r.id,
+                        what,
+                        if r.no_fetch { "yes" } else { "" },
+                        r.author,
+                        &r.created[..r.created.len().min(19)],
+                        r.reason
+                    );
+                }
+            }
+        }
+        BlocklistCmd::Remove { id, author } => {
+            let r = b.remove(id, &author)?;
+            println!("removed rule {} ({})", r.id, r.reason);
+        }
+        BlocklistCmd::Audit => {
+            for e in b.audit()? {
+                println!("{}", serde_json::to_string(&e)?);
+            }
+        }
+    }
+    Ok(0)
+}
+
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let cfg_path = cli.config.clone();
@@ -514,6 +695,14 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Bench(b) => bench::run(b).map(|_| 0),
+        Command::Serve { listen } => {
+            let mut c = load()?.config.web;
+            if let Some(l) = listen {
+                c.listen = l;
+            }
+            serve(c)
+        }
+        Command::Blocklist(cmd) => blocklist(cmd, &load()?.config.web.blocklist_dir),
         Command::Phot(a) => phot::run(a, &load()?.config.photometry).map(|_| 0),
         Command::Extract(a) => extract::run(a).map(|_| 0),
         Command::Wcs(c) => wcs::run(c).map(|_| 0),

@@ -115,6 +115,32 @@ pub fn encode_png(
     Ok(out)
 }
 
+/// Where the preview and thumbnail of an archived file live: `<dir>/<rel>.png` and
+/// `<dir>/<rel>.thumb.png`, `rel` being the file's path in the archive (`<year>/<night>/<file>`).
+pub fn preview_paths(dir: &Path, rel: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    (
+        dir.join(format!("{rel}.png")),
+        dir.join(format!("{rel}.thumb.png")),
+    )
+}
+
+/// Renders both PNGs of `src` and writes them to `preview_paths(dir, rel)` atomically
+/// (temporary name, then rename).
+pub fn write_previews(src: &Path, dir: &Path, rel: &str) -> Result<(), PreviewError> {
+    let v = render(src, PreviewSizes::default())?;
+    let (p, t) = preview_paths(dir, rel);
+    for (path, bytes) in [(&p, &v.preview), (&t, &v.thumb)] {
+        let io = |e: std::io::Error| PreviewError::Png(format!("{}: {e}", path.display()));
+        if let Some(d) = path.parent() {
+            std::fs::create_dir_all(d).map_err(io)?;
+        }
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, bytes).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)?;
+    }
+    Ok(())
+}
+
 /// Makes the preview and thumbnail of the first plane of a FITS image.
 pub fn render(path: &Path, sizes: PreviewSizes) -> Result<Previews, PreviewError> {
     let mut img = ImageFile::open(path)?;

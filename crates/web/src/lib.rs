@@ -446,17 +446,6 @@ async fn download(
     Ok(res)
 }
 
-/// Preview paths of an archived file.
-pub fn preview_paths(
-    previews_dir: &std::path::Path,
-    rel: &str,
-) -> (std::path::PathBuf, std::path::PathBuf) {
-    (
-        previews_dir.join(format!("{rel}.png")),
-        previews_dir.join(format!("{rel}.thumb.png")),
-    )
-}
-
 async fn png_for(
     s: Shared,
     year: String,
@@ -466,15 +455,15 @@ async fn png_for(
 ) -> ApiResult<Response> {
     let file = file.strip_suffix(".png").unwrap_or(&file).to_string();
     let f = find_file(&s, &year, &night, &file, false).await?;
-    let (p, t) = preview_paths(&s.cfg.previews_dir, &f.path);
-    let want = if thumb { t.clone() } else { p.clone() };
+    let (p, t) = tomoe_fits::preview::preview_paths(&s.cfg.previews_dir, &f.path);
+    let want = if thumb { t } else { p };
     if !want.is_file() {
+        // Made at ingest by the archive daemon; made here for files archived before that.
         let src = s.cfg.archive_root.join(&f.path);
-        tokio::task::spawn_blocking(move || -> Result<(), String> {
-            let v = tomoe_fits::preview::render(&src, Default::default())
-                .map_err(|e| format!("{}: {e}", src.display()))?;
-            write_file_atomic(&p, &v.preview)?;
-            write_file_atomic(&t, &v.thumb)
+        let (dir, rel) = (s.cfg.previews_dir.clone(), f.path.clone());
+        tokio::task::spawn_blocking(move || {
+            tomoe_fits::preview::write_previews(&src, &dir, &rel)
+                .map_err(|e| format!("{}: {e}", src.display()))
         })
         .await
         .map_err(ApiError::internal)?
@@ -489,15 +478,6 @@ async fn png_for(
         bytes,
     )
         .into_response())
-}
-
-/// Writes bytes to a temporary name and renames it into place.
-pub fn write_file_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
-    let dir = path.parent().ok_or("no parent directory")?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 async fn preview(

@@ -52,6 +52,8 @@ impl Env {
             obslog_root: d.join("obslog"),
             quarantine: d.join("quarantine"),
             state_dir: d.join("state"),
+            blocklist_dir: d.join("blocklist"),
+            previews_dir: d.join("previews"),
             concurrency: 8,
             stall_timeout_ms: 700,
             connect_timeout_ms: 1000,

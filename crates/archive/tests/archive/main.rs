@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod announce;
+mod blocklist;
 mod common;
 mod failures;
 mod fileserver;

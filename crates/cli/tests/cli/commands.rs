@@ -323,6 +323,8 @@ fn demo_runs_end_to_end() {
             "120",
             "--timeout",
             "120",
+            "--serve-for",
+            "0",
         ],
         dir.path(),
     );
@@ -356,6 +358,8 @@ fn demo_runs_end_to_end() {
             "200",
             "--height",
             "120",
+            "--serve-for",
+            "0",
         ],
         dir.path(),
     );
