@@ -26,6 +26,9 @@ pub enum BenchCmd {
     /// Archive: notice-to-logged latency (p50/p99) and fetch throughput vs curl.
     #[command(after_help = "Example:\n  tomoe bench archive --bursts 3 --chips 84")]
     Archive(ArchiveBenchArgs),
+    /// Archive page: column-search latency (p50/p99) on 1.7×10⁷ chip-file rows vs DuckDB.
+    #[command(after_help = "Example:\n  tomoe bench web --exposures 200000 --chips 84")]
+    Web(crate::bench_web::WebBenchArgs),
 }
 
 /// Arguments of `tomoe bench archive`.
@@ -61,6 +64,7 @@ pub struct ArchiveBenchArgs {
 pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Archive(a) => archive(a),
+        BenchCmd::Web(a) => crate::bench_web::run(a),
         BenchCmd::Phot(a) => phot(a),
         BenchCmd::Xmatch(a) => xmatch(a),
     }
