@@ -157,7 +157,12 @@ fn night_batch(date: CivilDate, exps: &[Exp], chips: usize) -> anyhow::Result<Re
         .flat_map(|e| {
             let ymd = ymd.clone();
             (0..chips).map(move |c| {
-                format!("TMQ{}{ymd}{:08}{:02}", 1 + c / 21, e.exp_id % 100_000_000, c % 21 + 11)
+                format!(
+                    "TMQ{}{ymd}{:08}{:02}",
+                    1 + c / 21,
+                    e.exp_id % 100_000_000,
+                    c % 21 + 11
+                )
             })
         })
         .collect();
@@ -168,19 +173,25 @@ fn night_batch(date: CivilDate, exps: &[Exp], chips: usize) -> anyhow::Result<Re
         .collect();
     let utc: ArrayRef = Arc::new(
         TimestampMicrosecondArray::from_iter(
-            exps.iter().flat_map(|e| std::iter::repeat_n(Some(e.utc), chips)),
+            exps.iter()
+                .flat_map(|e| std::iter::repeat_n(Some(e.utc), chips)),
         )
         .with_timezone("UTC"),
     );
     let cols: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(&frame)),
-        Arc::new(Int32Array::from_iter_values((0..n).map(|i| 1 + chip_of(i) / 21))),
-        Arc::new(Int32Array::from_iter_values((0..n).map(|i| chip_of(i) % 21 + 11))),
+        Arc::new(Int32Array::from_iter_values(
+            (0..n).map(|i| 1 + chip_of(i) / 21),
+        )),
+        Arc::new(Int32Array::from_iter_values(
+            (0..n).map(|i| chip_of(i) % 21 + 11),
+        )),
         Arc::new(Int32Array::from_iter_values(
             (0..n).map(|i| 100 * (1 + chip_of(i) / 21) + chip_of(i) % 21 + 11),
         )),
         Arc::new(Int64Array::from_iter_values(
-            exps.iter().flat_map(|e| std::iter::repeat_n(e.exp_id, chips)),
+            exps.iter()
+                .flat_map(|e| std::iter::repeat_n(e.exp_id, chips)),
         )),
         rep(&|_| Some("TOMOE-IMAGE-STACK".into())),
         rep(&|e| Some(e.typ.into())),
@@ -210,15 +221,21 @@ fn night_batch(date: CivilDate, exps: &[Exp], chips: usize) -> anyhow::Result<Re
         Arc::new(StringArray::from_iter_values(std::iter::repeat_n("", n))),
         Arc::new(StringArray::from_iter_values(&names)),
         Arc::new(StringArray::from_iter_values(&paths)),
-        Arc::new(StringArray::from_iter_values(std::iter::repeat_n("local", n))),
-        Arc::new(Int64Array::from_iter_values(std::iter::repeat_n(9_031_680i64, n))),
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+            "local", n,
+        ))),
+        Arc::new(Int64Array::from_iter_values(std::iter::repeat_n(
+            9_031_680i64,
+            n,
+        ))),
         Arc::new(StringArray::from_iter_values(
             (0..n).map(|i| format!("{:064x}", i as u64 * 0x9E37_79B9)),
         )),
         rep(&|_| None),
         Arc::new(
             TimestampMicrosecondArray::from_iter_values(
-                exps.iter().flat_map(|e| std::iter::repeat_n(e.utc + 20_000_000, chips)),
+                exps.iter()
+                    .flat_map(|e| std::iter::repeat_n(e.utc + 20_000_000, chips)),
             )
             .with_timezone("UTC"),
         ),
@@ -239,8 +256,10 @@ fn ensure_log(a: &WebBenchArgs) -> anyhow::Result<PathBuf> {
     }
     let per_night = a.exposures.div_ceil(NIGHTS);
     let bar = indicatif::ProgressBar::new(NIGHTS as u64).with_style(
-        indicatif::ProgressStyle::with_template("  writing the synthetic log {bar:40} {pos}/{len} nights")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "  writing the synthetic log {bar:40} {pos}/{len} nights",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let mut rng = Rng(42);
     let mut made = 0usize;
@@ -253,7 +272,9 @@ fn ensure_log(a: &WebBenchArgs) -> anyhow::Result<PathBuf> {
         made += k;
         let date = night_date(night);
         let batch = night_batch(date, &exps, a.chips)?;
-        let dir = root.join(format!("year={YEAR}")).join(format!("night={date}"));
+        let dir = root
+            .join(format!("year={YEAR}"))
+            .join(format!("night={date}"));
         std::fs::create_dir_all(&dir)?;
         tomoe_store::obslog::write_parquet(
             &dir.join(tomoe_store::obslog::SEALED_FILE),
@@ -286,7 +307,11 @@ fn make_queries(n: usize, root: &Path) -> Vec<Query> {
     let mut sample = Vec::new();
     let mut r2 = Rng(42);
     for night in 0..3 {
-        sample.extend(night_exposures(night, 50, 0, &mut r2).into_iter().map(|e| e.object));
+        sample.extend(
+            night_exposures(night, 50, 0, &mut r2)
+                .into_iter()
+                .map(|e| e.object),
+        );
     }
     let base = format!(
         "SELECT exp_id, min(utc_start) AS t, count(DISTINCT frame_id) AS nfits, count(*) OVER () AS filtered \
@@ -414,8 +439,8 @@ pub fn run(a: WebBenchArgs) -> anyhow::Result<()> {
         &qfile,
         serde_json::to_vec(&queries.iter().map(|q| q.sql.clone()).collect::<Vec<_>>())?,
     )?;
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench/duckdb_archive_search.py");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts/bench/duckdb_archive_search.py");
     let out = std::process::Command::new(&a.python)
         .arg(&script)
         .arg(&qfile)
@@ -423,7 +448,10 @@ pub fn run(a: WebBenchArgs) -> anyhow::Result<()> {
         .output()
         .with_context(|| format!("cannot run {} (needs duckdb: pip install duckdb)", a.python))?;
     if !out.status.success() {
-        bail!("DuckDB baseline failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "DuckDB baseline failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     let mut duck: Vec<f64> = v["ms"]
@@ -442,7 +470,11 @@ pub fn run(a: WebBenchArgs) -> anyhow::Result<()> {
         if dn == *n && &dids == ids {
             agree += 1;
         } else {
-            eprintln!("query {i} differs: ours {n} {:?}… duckdb {dn} {:?}…", &ids[..ids.len().min(3)], &dids[..dids.len().min(3)]);
+            eprintln!(
+                "query {i} differs: ours {n} {:?}… duckdb {dn} {:?}…",
+                &ids[..ids.len().min(3)],
+                &dids[..dids.len().min(3)]
+            );
         }
     }
     let (o50, o99) = (pct(&mut ours.clone(), 50.0), pct(&mut ours, 99.0));
@@ -459,7 +491,11 @@ pub fn run(a: WebBenchArgs) -> anyhow::Result<()> {
         "| DuckDB {} on the same Parquet (same filter, order, page) | {d50:.1} | {d99:.1} |",
         v["duckdb"].as_str().unwrap_or("?")
     );
-    println!("| ratio DuckDB / tomoe | {:.0} × | {:.0} × |", d50 / o50, d99 / o99);
+    println!(
+        "| ratio DuckDB / tomoe | {:.0} × | {:.0} × |",
+        d50 / o50,
+        d99 / o99
+    );
     println!();
     println!(
         "Index built from the {rows} rows in {build:.1} s ({NIGHTS} nights); answers agree on {agree} of {} queries (filtered count and page ids).",

@@ -24,8 +24,8 @@ pub mod schema;
 
 /// Arrow, re-exported so callers read batches without their own dependency.
 pub use arrow;
+pub use obslog::{NightInfo, ObsLog, SealReport, StoreError};
 /// Parquet, re-exported (compression settings of [`obslog::write_parquet`]).
 pub use parquet;
-pub use obslog::{NightInfo, ObsLog, SealReport, StoreError};
 pub use query::ObsLogQuery;
 pub use schema::ObsRow;
