@@ -17,6 +17,7 @@ pub mod special;
 pub mod stats;
 pub mod time;
 pub mod timing;
+pub mod tracks;
 pub mod wcs;
 pub mod xmatch;
 
