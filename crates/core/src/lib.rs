@@ -12,6 +12,7 @@
 pub mod angle;
 pub mod background;
 pub mod detect;
+pub mod healpix;
 pub mod phot;
 pub mod special;
 pub mod stats;
