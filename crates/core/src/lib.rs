@@ -10,6 +10,7 @@
 //! Heavy dependencies are deliberately absent so this crate builds and tests in seconds.
 
 pub mod angle;
+pub mod astrometry;
 pub mod background;
 pub mod detect;
 pub mod healpix;
