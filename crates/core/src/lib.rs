@@ -4,10 +4,13 @@
 //! ([`time`]), sexagesimal angles ([`angle`]), the FITS world coordinate system ([`wcs`]), small special functions ([`special`]),
 //! robust statistics ([`stats`]), SourceExtractor background maps ([`background`]),
 //! source detection ([`detect`]), exact fixed-aperture photometry ([`phot`]),
-//! and per-detection timestamps under the rolling shutter ([`timing`]). Everything here is `f64`; angles are radians inside
-//! the crate unless a name or doc says degrees (the file/API edge uses degrees).
+//! per-detection timestamps under the rolling shutter ([`timing`]), tracks, movers and single
+//! events within an exposure ([`tracks`]), cross-matching ([`xmatch`]), proper motion
+//! ([`astrometry`]) and HEALPix indices ([`healpix`]). Everything here is `f64`; angles are
+//! radians inside the crate unless a name or doc says degrees (the file/API edge uses degrees).
 //!
-//! Heavy dependencies are deliberately absent so this crate builds and tests in seconds.
+//! Heavy dependencies are deliberately absent so this crate builds and tests in seconds (the
+//! one dependency, `cdshealpix`, is pure Rust and small).
 
 pub mod angle;
 pub mod astrometry;

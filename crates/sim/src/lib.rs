@@ -8,6 +8,7 @@
 //! Everything is deterministic for a given seed.
 
 pub mod cubes;
+pub mod gaia;
 pub mod layout;
 pub mod render;
 pub mod stacks;

@@ -490,3 +490,54 @@ fn xmatch_csv_pairs() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("outside [-90, 90]"));
 }
+
+/// `tomoe sim gaia`: a Gaia-like catalogue in the requested format, readable back.
+#[test]
+fn sim_gaia_writes_a_gaia_like_catalogue() {
+    let dir = tempfile::tempdir().unwrap();
+    run_ok(
+        &[
+            "sim",
+            "gaia",
+            "--ra",
+            "359.8",
+            "--dec",
+            "-10",
+            "--radius",
+            "0.4",
+            "--density",
+            "2000",
+            "-o",
+            "g.csv",
+        ],
+        dir.path(),
+    );
+    let text = std::fs::read_to_string(dir.path().join("g.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(&header[..3], ["source_id", "ra", "dec"]);
+    assert!(
+        header.contains(&"pmra")
+            && header.contains(&"phot_g_mean_mag")
+            && header.contains(&"bp_rp")
+    );
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    // 2000 / deg² over 0.503 deg².
+    assert!((900..1120).contains(&rows.len()), "{} rows", rows.len());
+    // The cone crosses RA = 0: sources on both sides.
+    assert!(rows.iter().any(|r| r[1] > 359.0) && rows.iter().any(|r| r[1] < 1.0));
+    run_ok(
+        &["sim", "gaia", "--radius", "0.2", "-o", "g.parquet"],
+        dir.path(),
+    );
+    assert!(dir.path().join("g.parquet").metadata().unwrap().len() > 1000);
+    let bad = tomoe()
+        .args(["sim", "gaia", "--radius", "-1"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--radius"));
+}
