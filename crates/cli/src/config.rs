@@ -116,6 +116,30 @@ pub fn load(explicit: Option<&Path>) -> anyhow::Result<Loaded> {
     })
 }
 
+impl Config {
+    /// Places `[web]` and `[archive]` should share but name differently (archive root, log,
+    /// blocklist, previews): each is a warning line.
+    pub fn shared_path_warnings(&self) -> Vec<String> {
+        let (a, w) = (&self.archive, &self.web);
+        [
+            ("archive_root", &a.archive_root, &w.archive_root),
+            ("obslog_root", &a.obslog_root, &w.obslog_root),
+            ("blocklist_dir", &a.blocklist_dir, &w.blocklist_dir),
+            ("previews_dir", &a.previews_dir, &w.previews_dir),
+        ]
+        .into_iter()
+        .filter(|(k, x, y)| x != y && !(*k == "previews_dir" && x.as_os_str().is_empty()))
+        .map(|(k, x, y)| {
+            format!(
+                "warning: [archive] {k} = {} but [web] {k} = {}: the web server will not see what the archive writes",
+                x.display(),
+                y.display()
+            )
+        })
+        .collect()
+    }
+}
+
 /// Parses TOML text and applies `TOMOE_<SECTION>_<KEY>` overrides.
 pub fn parse_with_env(
     text: &str,
@@ -208,6 +232,15 @@ mod tests {
         )];
         let (c, _) = parse_with_env("", &env).unwrap();
         assert_eq!(c.photometry.noise().unwrap(), (0.23, 2.0));
+    }
+
+    #[test]
+    fn shared_paths_are_checked() {
+        assert!(Config::default().shared_path_warnings().is_empty());
+        let (c, _) = parse_with_env("[web]\nobslog_root = \"elsewhere\"\n", &[]).unwrap();
+        let w = c.shared_path_warnings();
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("obslog_root"), "{w:?}");
     }
 
     #[test]

@@ -285,13 +285,13 @@ pub enum SimCmd {
 #[derive(Debug, Args)]
 pub struct SimGaiaArgs {
     /// Cone centre RA [deg].
-    #[arg(long, default_value_t = 50.5)]
+    #[arg(long, default_value_t = 50.5, allow_negative_numbers = true)]
     pub ra: f64,
     /// Cone centre Dec [deg].
-    #[arg(long, default_value_t = 59.42)]
+    #[arg(long, default_value_t = 59.42, allow_negative_numbers = true)]
     pub dec: f64,
     /// Cone radius [deg].
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub radius: f64,
     /// Sources per deg² brighter than --g-max.
     #[arg(long, default_value_t = 3000.0)]
@@ -771,6 +771,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Cfg(ConfigCmd::Check) => {
             let l = load()?;
+            for w in l.config.shared_path_warnings() {
+                eprintln!("{w}");
+            }
             eprintln!(
                 "configuration OK ({}; {} environment overrides{})",
                 l.file
@@ -788,7 +791,11 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Bench(b) => bench::run(b).map(|_| 0),
         Command::Serve { listen } => {
-            let mut c = load()?.config.web;
+            let cfg = load()?.config;
+            for w in cfg.shared_path_warnings() {
+                tracing::warn!("{w}");
+            }
+            let mut c = cfg.web;
             if let Some(l) = listen {
                 c.listen = l;
             }
