@@ -1,7 +1,5 @@
 //! zscale limits against astropy's `ZScaleInterval` (scripts/reference/zscale_reference.py).
 
-#![allow(clippy::unwrap_used)]
-
 use tomoe_core::stats::zscale;
 
 /// The same deterministic hash as the reference script.
@@ -34,12 +32,7 @@ fn image(kind: &str, w: usize, h: usize) -> Vec<f32> {
 
 #[test]
 fn zscale_matches_astropy() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/zscale_reference.json"
-    ))
-    .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let v = crate::reference("zscale_reference.json");
     for c in v["cases"].as_array().unwrap() {
         let (w, h) = (
             c["width"].as_u64().unwrap() as usize,

@@ -1,18 +1,11 @@
 //! Proper-motion propagation against astropy (scripts/reference/astrometry_reference.py).
 
-#![allow(clippy::unwrap_used)]
-
 use tomoe_core::angle::separation;
 use tomoe_core::astrometry::propagate;
 
 #[test]
 fn propagation_matches_astropy_apply_space_motion() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/astrometry_reference.json"
-    ))
-    .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let v = crate::reference("astrometry_reference.json");
     for c in v["cases"].as_array().unwrap() {
         let g = |k: &str| c[k].as_f64().unwrap();
         let (ra, dec) = propagate(g("ra"), g("dec"), g("pmra"), g("pmdec"), 2016.0, g("epoch"));

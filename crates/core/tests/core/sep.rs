@@ -1,15 +1,11 @@
 //! Exact-mode aperture sums against sep 1.4 (values made by scripts/reference/sep_reference.py).
 
-#![allow(clippy::unwrap_used)]
-
-use std::path::PathBuf;
 use tomoe_core::phot::{circle_rect_overlap, sum_circle, CircleOptions, Image, Noise, FLAG_EDGE};
 
 #[test]
 fn aperture_sums_match_sep_exact_mode() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
-    let r: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("sep_reference.json")).unwrap()).unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let r = crate::reference("sep_reference.json");
     let (w, h) = (
         r["width"].as_u64().unwrap() as usize,
         r["height"].as_u64().unwrap() as usize,
@@ -88,7 +84,7 @@ fn aperture_sums_match_sep_exact_mode() {
 }
 
 fn read_f32le(name: &str) -> Vec<f32> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
         .join(name);
     std::fs::read(p)
@@ -101,9 +97,7 @@ fn read_f32le(name: &str) -> Vec<f32> {
 #[test]
 fn background_maps_match_sep() {
     use tomoe_core::background::{BackgroundMap, BackgroundParams};
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
-    let r: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("sep_reference.json")).unwrap()).unwrap();
+    let r = crate::reference("sep_reference.json");
     let b = &r["background"];
     let (w, h) = (
         b["width"].as_u64().unwrap() as usize,
@@ -145,9 +139,7 @@ fn background_maps_match_sep() {
 fn detections_recover_seps_above_5_sigma() {
     use tomoe_core::background::{BackgroundMap, BackgroundParams};
     use tomoe_core::detect::{detect, DetectParams};
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
-    let r: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("sep_reference.json")).unwrap()).unwrap();
+    let r = crate::reference("sep_reference.json");
     let (w, h) = (
         r["background"]["width"].as_u64().unwrap() as usize,
         r["background"]["height"].as_u64().unwrap() as usize,

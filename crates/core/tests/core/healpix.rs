@@ -1,17 +1,10 @@
 //! HEALPix indices against the Python cdshealpix package (scripts/reference/healpix_reference.py).
 
-#![allow(clippy::unwrap_used)]
-
 use tomoe_core::healpix::{hash, hash29, parent};
 
 #[test]
 fn nested_indices_match_python_cdshealpix() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/healpix_reference.json"
-    ))
-    .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let v = crate::reference("healpix_reference.json");
     let pts = v["points"].as_array().unwrap();
     assert!(pts.len() >= 50);
     for p in pts {

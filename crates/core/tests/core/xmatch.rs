@@ -1,15 +1,11 @@
 //! The cross-match against astropy's match_coordinates_sky (values made by
 //! scripts/reference/xmatch_reference.py), near RA = 0/360, both poles and elsewhere.
 
-#![allow(clippy::unwrap_used)]
-
-use std::path::PathBuf;
 use tomoe_core::xmatch::nearest_within;
 
 #[test]
 fn nearest_within_radius_matches_astropy() {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/xmatch_reference.json");
-    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+    let r = crate::reference("xmatch_reference.json");
     let pts = |k: &str| -> Vec<(f64, f64)> {
         r[k].as_array()
             .unwrap()
