@@ -6,7 +6,8 @@
 //! source detection ([`detect`]), exact fixed-aperture photometry ([`phot`]),
 //! per-detection timestamps under the rolling shutter ([`timing`]), tracks, movers and single
 //! events within an exposure ([`tracks`]), cross-matching ([`xmatch`]), proper motion
-//! ([`astrometry`]) and HEALPix indices ([`healpix`]). Everything here is `f64`; angles are
+//! ([`astrometry`]), HEALPix indices ([`healpix`]) and photometric calibration against Gaia
+//! ([`calib`]). Everything here is `f64`; angles are
 //! radians inside the crate unless a name or doc says degrees (the file/API edge uses degrees).
 //!
 //! Heavy dependencies are deliberately absent so this crate builds and tests in seconds (the
@@ -15,6 +16,7 @@
 pub mod angle;
 pub mod astrometry;
 pub mod background;
+pub mod calib;
 pub mod detect;
 pub mod healpix;
 pub mod phot;
