@@ -1,8 +1,10 @@
-//! Writing FITS binary tables (BINTABLE extensions) of scalar columns.
+//! FITS binary tables (BINTABLE extensions) of scalar columns: writing and reading.
 //!
-//! Used for catalogs (`tomoe extract -o sources.fits`): a primary HDU with no data, then one
-//! BINTABLE with `TTYPEn`, `TFORMn` (`D` f64, `K` i64, `nA` text) and `TUNITn`, and
-//! `DATASUM`/`CHECKSUM` on both HDUs.
+//! Writing is used for catalogs (`tomoe extract -o sources.fits`): a primary HDU with no data,
+//! then one BINTABLE with `TTYPEn`, `TFORMn` (`D` f64, `K` i64, `nA` text) and `TUNITn`, and
+//! `DATASUM`/`CHECKSUM` on both HDUs. Reading ([`read_table`]) takes external per-frame catalogs
+//! (e.g. the neo pipeline's) with their columns discovered from `TTYPEn`/`TUNITn`; it is checked
+//! against astropy (`scripts/reference/fits_table_reference.py`).
 
 use crate::header::{Card, Header};
 use crate::structure::OnesComplementSum;
@@ -201,4 +203,244 @@ mod tests {
         ];
         assert!(write_table(&mut Vec::new(), &[], "X", &bad).is_err());
     }
+}
+
+/// A column read from a binary table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadValues {
+    /// Floating point (`E`, `D`; and integers with TSCAL/TZERO or TNULL, nulls as NaN).
+    F64(Vec<f64>),
+    /// Integers (`B`, `I`, `J`, `K` without scaling or nulls).
+    I64(Vec<i64>),
+    /// Text (`nA`), trailing spaces and NULs removed.
+    Str(Vec<String>),
+    /// Logical (`L`): `None` for undefined.
+    Bool(Vec<Option<bool>>),
+}
+
+/// One column of a table read from a file, with its `TTYPEn` and `TUNITn`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadColumn {
+    /// `TTYPEn` (or `COLn` when absent).
+    pub name: String,
+    /// `TUNITn` (empty when absent).
+    pub unit: String,
+    /// The values.
+    pub values: ReadValues,
+}
+
+/// Errors reading a table, naming the file and what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    /// The file's structure.
+    #[error(transparent)]
+    Structure(#[from] crate::structure::StructureError),
+    /// Reading the bytes.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// No binary table in the file (or none with the asked name).
+    #[error("{path}: {what}")]
+    NoTable {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What was looked for.
+        what: String,
+    },
+    /// A column the reader does not handle, or an inconsistent header.
+    #[error("{path}: HDU {hdu}: {message}")]
+    Unsupported {
+        /// The file.
+        path: std::path::PathBuf,
+        /// HDU index (0 = primary).
+        hdu: usize,
+        /// What.
+        message: String,
+    },
+}
+
+/// Reads the scalar columns of a binary table: the first BINTABLE, or the one whose `EXTNAME`
+/// is `extname`. Column types: `L`, `B`, `I`, `J`, `K`, `E`, `D` (repeat 1) and `nA`;
+/// `TSCALn`/`TZEROn` are applied and `TNULLn` values become NaN (such columns are returned as
+/// floats, except the unsigned-integer convention TZERO = 2ⁿ⁻¹ with TSCAL 1, kept as
+/// integers). Vector and variable-length columns are refused with a message naming them.
+pub fn read_table(
+    path: &std::path::Path,
+    extname: Option<&str>,
+) -> Result<Vec<ReadColumn>, TableError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let layout = crate::structure::verify_file(path)?;
+    let ioe = |source| TableError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::File::open(path).map_err(ioe)?;
+    let mut found = None;
+    for (i, hdu) in layout.hdus.iter().enumerate() {
+        if hdu.xtension.as_deref().map(str::trim) != Some("BINTABLE") {
+            continue;
+        }
+        f.seek(SeekFrom::Start(hdu.offset)).map_err(ioe)?;
+        let mut hb = vec![0u8; hdu.header_len as usize];
+        f.read_exact(&mut hb).map_err(ioe)?;
+        let (h, _) = Header::parse(&hb).map_err(|e| TableError::Unsupported {
+            path: path.to_path_buf(),
+            hdu: i,
+            message: e.to_string(),
+        })?;
+        let name = h.get_str("EXTNAME").unwrap_or_default();
+        if extname.is_none_or(|e| e.eq_ignore_ascii_case(name.trim())) {
+            found = Some((i, hdu.clone(), h));
+            break;
+        }
+    }
+    let Some((hdu_i, hdu, h)) = found else {
+        return Err(TableError::NoTable {
+            path: path.to_path_buf(),
+            what: match extname {
+                Some(e) => format!("no binary table with EXTNAME {e:?}"),
+                None => "no binary table (BINTABLE extension)".into(),
+            },
+        });
+    };
+    let bad = |message: String| TableError::Unsupported {
+        path: path.to_path_buf(),
+        hdu: hdu_i,
+        message,
+    };
+    let row_len = h.get_i64("NAXIS1").unwrap_or(0).max(0) as usize;
+    let nrows = h.get_i64("NAXIS2").unwrap_or(0).max(0) as usize;
+    let nfields = h.get_i64("TFIELDS").unwrap_or(0).max(0) as usize;
+    let mut data = vec![0u8; row_len * nrows];
+    f.seek(SeekFrom::Start(hdu.offset + hdu.header_len))
+        .map_err(ioe)?;
+    f.read_exact(&mut data).map_err(ioe)?;
+    let mut out = Vec::with_capacity(nfields);
+    let mut off = 0usize;
+    for n in 1..=nfields {
+        let name = h
+            .get_str(&format!("TTYPE{n}"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|| format!("COL{n}"));
+        let unit = h
+            .get_str(&format!("TUNIT{n}"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        let tform = h
+            .get_str(&format!("TFORM{n}"))
+            .ok_or_else(|| bad(format!("TFORM{n} missing")))?;
+        let t = tform.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let repeat: usize = if split == 0 {
+            1
+        } else {
+            t[..split]
+                .parse()
+                .map_err(|_| bad(format!("TFORM{n} = {t:?}")))?
+        };
+        let code = t[split..].chars().next().unwrap_or(' ');
+        let size =
+            match code {
+                'L' | 'B' | 'A' => 1,
+                'I' => 2,
+                'J' | 'E' => 4,
+                'K' | 'D' => 8,
+                'P' | 'Q' => return Err(bad(format!(
+                    "column {name:?} (TFORM{n} = {t}): variable-length arrays are not supported"
+                ))),
+                _ => {
+                    return Err(bad(format!(
+                        "column {name:?} (TFORM{n} = {t}): type not supported"
+                    )))
+                }
+            };
+        let width = size * repeat;
+        if code != 'A' && repeat != 1 {
+            return Err(bad(format!(
+                "column {name:?} (TFORM{n} = {t}): vector columns are not supported"
+            )));
+        }
+        if off + width > row_len {
+            return Err(bad(format!("column {name:?} runs past NAXIS1 = {row_len}")));
+        }
+        let cell = |r: usize| &data[r * row_len + off..r * row_len + off + width];
+        let scal = h.get_f64(&format!("TSCAL{n}")).unwrap_or(1.0);
+        let zero = h.get_f64(&format!("TZERO{n}")).unwrap_or(0.0);
+        let tnull = h.get_i64(&format!("TNULL{n}"));
+        let int = |r: usize| -> i64 {
+            let b = cell(r);
+            match code {
+                'B' => i64::from(b[0]),
+                'I' => i64::from(i16::from_be_bytes([b[0], b[1]])),
+                'J' => i64::from(i32::from_be_bytes([b[0], b[1], b[2], b[3]])),
+                _ => i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+            }
+        };
+        let values = match code {
+            'A' => ReadValues::Str(
+                (0..nrows)
+                    .map(|r| {
+                        let s: String = cell(r)
+                            .iter()
+                            .take_while(|&&c| c != 0)
+                            .map(|&c| c as char)
+                            .collect();
+                        s.trim_end().to_string()
+                    })
+                    .collect(),
+            ),
+            'L' => ReadValues::Bool(
+                (0..nrows)
+                    .map(|r| match cell(r)[0] {
+                        b'T' => Some(true),
+                        b'F' => Some(false),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            'E' | 'D' => ReadValues::F64(
+                (0..nrows)
+                    .map(|r| {
+                        let b = cell(r);
+                        let v = if code == 'E' {
+                            f64::from(f32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+                        } else {
+                            f64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+                        };
+                        zero + scal * v
+                    })
+                    .collect(),
+            ),
+            _ => {
+                let unsigned_offset = match code {
+                    'I' => 32768.0,
+                    'J' => 2_147_483_648.0,
+                    _ => f64::NAN,
+                };
+                if tnull.is_none() && scal == 1.0 && (zero == 0.0 || zero == unsigned_offset) {
+                    ReadValues::I64((0..nrows).map(|r| int(r) + zero as i64).collect())
+                } else {
+                    ReadValues::F64(
+                        (0..nrows)
+                            .map(|r| {
+                                let v = int(r);
+                                if Some(v) == tnull {
+                                    f64::NAN
+                                } else {
+                                    zero + scal * v as f64
+                                }
+                            })
+                            .collect(),
+                    )
+                }
+            }
+        };
+        out.push(ReadColumn { name, unit, values });
+        off += width;
+    }
+    Ok(out)
 }
