@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 /// Arguments of `tomoe xmatch`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example:\n  tomoe xmatch sources.csv gaia.parquet --radius 1 -o pairs.csv\n\nInputs: CSV (header row) or Parquet with RA/Dec columns in degrees (default names ra, dec).\nOutput: a_row, b_row (0-based), sep_arcsec, and the A and B id columns when --id-a/--id-b are given; rows of A without a match within the radius are left out."
+    after_help = "Example:\n  tomoe xmatch sources.csv gaia.parquet --radius 1 -o pairs.csv\n\nInputs: CSV (header row), Parquet or a FITS binary table (the first BINTABLE; columns from TTYPEn) with RA/Dec columns in degrees (default names ra, dec).\nOutput: a_row, b_row (0-based), sep_arcsec, and the A and B id columns when --id-a/--id-b are given; rows of A without a match within the radius are left out."
 )]
 pub struct XmatchArgs {
     /// Catalogue A.
@@ -34,8 +34,49 @@ pub struct XmatchArgs {
     pub output: Option<PathBuf>,
 }
 
-/// Reads named columns as text from a CSV or Parquet file.
+/// Reads named columns as text from a CSV, Parquet or FITS binary-table file.
 fn read_columns(path: &Path, names: &[&str]) -> anyhow::Result<Vec<Vec<String>>> {
+    if path
+        .extension()
+        .is_some_and(|e| e == "fits" || e == "fit" || e == "fts")
+    {
+        use tomoe_fits::table::{read_table, ReadValues};
+        let cols = read_table(path, None)?;
+        return names
+            .iter()
+            .map(|n| {
+                let c = cols
+                    .iter()
+                    .find(|c| c.name.eq_ignore_ascii_case(n))
+                    .with_context(|| {
+                        let found: Vec<&str> = cols.iter().map(|c| c.name.as_str()).collect();
+                        format!(
+                            "{}: no column {n:?} (found: {})",
+                            path.display(),
+                            found.join(", ")
+                        )
+                    })?;
+                Ok(match &c.values {
+                    ReadValues::F64(v) => v
+                        .iter()
+                        .map(|x| {
+                            if x.is_nan() {
+                                String::new()
+                            } else {
+                                format!("{x:?}")
+                            }
+                        })
+                        .collect(),
+                    ReadValues::I64(v) => v.iter().map(i64::to_string).collect(),
+                    ReadValues::Str(v) => v.clone(),
+                    ReadValues::Bool(v) => v
+                        .iter()
+                        .map(|b| b.map(|b| b.to_string()).unwrap_or_default())
+                        .collect(),
+                })
+            })
+            .collect();
+    }
     if path.extension().is_some_and(|e| e == "parquet") {
         use tomoe_store::arrow::util::display::array_value_to_string;
         let batches = tomoe_store::obslog::read_parquet(path, Some(names))?;

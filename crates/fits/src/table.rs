@@ -343,21 +343,22 @@ pub fn read_table(
                 .map_err(|_| bad(format!("TFORM{n} = {t:?}")))?
         };
         let code = t[split..].chars().next().unwrap_or(' ');
-        let size =
-            match code {
-                'L' | 'B' | 'A' => 1,
-                'I' => 2,
-                'J' | 'E' => 4,
-                'K' | 'D' => 8,
-                'P' | 'Q' => return Err(bad(format!(
+        let size = match code {
+            'L' | 'B' | 'A' => 1,
+            'I' => 2,
+            'J' | 'E' => 4,
+            'K' | 'D' => 8,
+            'P' | 'Q' => {
+                return Err(bad(format!(
                     "column {name:?} (TFORM{n} = {t}): variable-length arrays are not supported"
-                ))),
-                _ => {
-                    return Err(bad(format!(
-                        "column {name:?} (TFORM{n} = {t}): type not supported"
-                    )))
-                }
-            };
+                )))
+            }
+            _ => {
+                return Err(bad(format!(
+                    "column {name:?} (TFORM{n} = {t}): type not supported"
+                )))
+            }
+        };
         let width = size * repeat;
         if code != 'A' && repeat != 1 {
             return Err(bad(format!(

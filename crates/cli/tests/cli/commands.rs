@@ -481,6 +481,32 @@ fn xmatch_csv_pairs() {
         lines[2].starts_with("2,2,") && lines[2].ends_with("s3,b3"),
         "{text}"
     );
+    // The same B as a FITS binary table (columns found by TTYPEn, case-insensitively).
+    use tomoe_fits::table::{write_table, TableColumn};
+    let mut f = std::fs::File::create(dir.path().join("b.fits")).unwrap();
+    write_table(
+        &mut f,
+        &[],
+        "GAIA",
+        &[
+            (
+                "ID",
+                "",
+                TableColumn::Str(vec!["b1".into(), "b2".into(), "b3".into()]),
+            ),
+            ("RA", "deg", TableColumn::F64(vec![0.00001, 10.0, 20.0])),
+            ("DEC", "deg", TableColumn::F64(vec![0.0, 20.001, -89.99999])),
+        ],
+    )
+    .unwrap();
+    drop(f);
+    let out = run_ok(
+        &[
+            "xmatch", "a.csv", "b.fits", "--radius", "1", "--id-a", "name", "--id-b", "id",
+        ],
+        dir.path(),
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), text);
     std::fs::write(dir.path().join("bad.csv"), "ra,dec\n1,95\n").unwrap();
     let out = tomoe()
         .args(["xmatch", "bad.csv", "b.csv"])
