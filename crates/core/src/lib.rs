@@ -5,7 +5,8 @@
 //! robust statistics ([`stats`]), SourceExtractor background maps ([`background`]),
 //! source detection ([`detect`]), exact fixed-aperture photometry ([`phot`]),
 //! per-detection timestamps under the rolling shutter ([`timing`]), tracks, movers and single
-//! events within an exposure ([`tracks`]), cross-matching ([`xmatch`]), proper motion
+//! events within an exposure ([`tracks`]), objects across exposures ([`objects`]),
+//! cross-matching ([`xmatch`]), proper motion
 //! ([`astrometry`]), HEALPix indices ([`healpix`]) and photometric calibration against Gaia
 //! ([`calib`]). Everything here is `f64`; angles are
 //! radians inside the crate unless a name or doc says degrees (the file/API edge uses degrees).
@@ -19,6 +20,7 @@ pub mod background;
 pub mod calib;
 pub mod detect;
 pub mod healpix;
+pub mod objects;
 pub mod phot;
 pub mod special;
 pub mod stats;
