@@ -375,15 +375,6 @@ fn make_queries(n: usize, root: &Path) -> Vec<Query> {
         .collect()
 }
 
-fn pct(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
-    v[i.min(v.len() - 1)]
-}
-
 /// Runs the benchmark and prints a Markdown report.
 pub fn run(a: WebBenchArgs) -> anyhow::Result<()> {
     use tower::ServiceExt;
@@ -477,8 +468,11 @@ pub fn run(a: WebBenchArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let (o50, o99) = (pct(&mut ours.clone(), 50.0), pct(&mut ours, 99.0));
-    let (d50, d99) = (pct(&mut duck.clone(), 50.0), pct(&mut duck, 99.0));
+    use crate::bench::percentile;
+    ours.sort_by(f64::total_cmp);
+    duck.sort_by(f64::total_cmp);
+    let (o50, o99) = (percentile(&ours, 50.0), percentile(&ours, 99.0));
+    let (d50, d99) = (percentile(&duck, 50.0), percentile(&duck, 99.0));
     println!(
         "## tomoe bench web ({rows} chip-file rows = {} exposures × {} chips, one year; {} queries × {})",
         a.exposures, a.chips, a.queries, a.repeat

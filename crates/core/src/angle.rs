@@ -68,6 +68,14 @@ pub fn dec_is_physical(dec_deg: f64) -> bool {
     (-90.0..=90.0).contains(&dec_deg)
 }
 
+/// Unit vector (x, y, z) of a sky position given in **degrees** (x towards RA = 0 on the
+/// equator, z towards the north pole).
+pub fn unit_vector(ra_deg: f64, dec_deg: f64) -> [f64; 3] {
+    let (sa, ca) = ra_deg.to_radians().sin_cos();
+    let (sd, cd) = dec_deg.to_radians().sin_cos();
+    [cd * ca, cd * sa, sd]
+}
+
 /// Angular separation of two points given in radians (Vincenty formula, stable at all
 /// separations). Returns radians in [0, π].
 pub fn separation(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {

@@ -12,7 +12,7 @@
 //! and at the poles). Neighbours are found through HEALPix cells of order 14
 //! (~13″) covering the search cone, so RA = 0/360 and the poles need no special case.
 
-use crate::angle::separation;
+use crate::angle::{separation, unit_vector as unit};
 use crate::healpix::{cone_cells, hash};
 use std::collections::HashMap;
 
@@ -40,11 +40,6 @@ pub struct Registry {
     /// Sum of the members' unit vectors, per object (the mean position is its direction).
     sums: Vec<[f64; 3]>,
     cells: HashMap<u64, Vec<usize>>,
-}
-
-fn unit(ra: f64, dec: f64) -> [f64; 3] {
-    let (a, d) = (ra.to_radians(), dec.to_radians());
-    [d.cos() * a.cos(), d.cos() * a.sin(), d.sin()]
 }
 
 impl Registry {

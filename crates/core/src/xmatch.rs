@@ -7,6 +7,8 @@
 //! the angle; the separation reported is 2 asin(chord / 2)). Exact: every pair within the radius
 //! is examined. Degrees in, arcseconds for radii and separations.
 
+use crate::angle::unit_vector;
+
 const D2R: f64 = std::f64::consts::PI / 180.0;
 
 /// An index over catalogue B.
@@ -16,12 +18,6 @@ pub struct SkyIndex {
     zone_min: i64,
     /// Zones from `zone_min` upwards, each sorted by RA: (ra [deg], unit vector, original index).
     zones: Vec<Vec<(f64, [f64; 3], usize)>>,
-}
-
-fn unit(ra_deg: f64, dec_deg: f64) -> [f64; 3] {
-    let (sa, ca) = (ra_deg * D2R).sin_cos();
-    let (sd, cd) = (dec_deg * D2R).sin_cos();
-    [cd * ca, cd * sa, sd]
 }
 
 /// Angle [arcsec] from the squared chord length between unit vectors (exact: 2 asin(c/2)).
@@ -49,7 +45,7 @@ impl SkyIndex {
         for (i, &(ra, dec)) in points.iter().enumerate() {
             if ra.is_finite() && dec.is_finite() {
                 let ra = ra.rem_euclid(360.0);
-                zones[(zone_of(dec) - lo) as usize].push((ra, unit(ra, dec), i));
+                zones[(zone_of(dec) - lo) as usize].push((ra, unit_vector(ra, dec), i));
             }
         }
         for z in zones.iter_mut() {
@@ -83,7 +79,7 @@ impl SkyIndex {
         // the final test uses the exact angle.
         let c_lim = 2.0 * (0.5 * r * D2R).min(std::f64::consts::FRAC_PI_2).sin() * (1.0 + 1e-9);
         let c2_lim = c_lim * c_lim;
-        let q = unit(ra, dec);
+        let q = unit_vector(ra, dec);
         let mut best: Option<(usize, f64)> = None;
         for z in z0.max(self.zone_min)..=z1.min(self.zone_min + self.zones.len() as i64 - 1) {
             let zone = &self.zones[(z - self.zone_min) as usize];

@@ -17,6 +17,7 @@ use crate::atomic::write_atomic;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use tomoe_core::angle::unit_vector as unit;
 use tomoe_core::time::UtcMicros;
 
 /// What a rule matches.
@@ -169,11 +170,6 @@ enum Compiled {
     Time(i64, i64),
     /// Unit vector of the centre and cos(radius).
     Cone([f64; 3], f64),
-}
-
-fn unit(ra_deg: f64, dec_deg: f64) -> [f64; 3] {
-    let (ra, dec) = (ra_deg.to_radians(), dec_deg.to_radians());
-    [dec.cos() * ra.cos(), dec.cos() * ra.sin(), dec.sin()]
 }
 
 /// Case-insensitive glob match with `*` and `?`.

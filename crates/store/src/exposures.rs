@@ -395,64 +395,113 @@ const COLUMNS: [&str; 16] = [
     "file_name",
 ];
 
+/// Typed access to a log batch's columns, with a clear error for a missing one.
+struct Cols<'a>(&'a RecordBatch);
+
+impl Cols<'_> {
+    fn col(&self, n: &str) -> Result<&arrow::array::ArrayRef, StoreError> {
+        self.0
+            .column_by_name(n)
+            .ok_or_else(|| StoreError::Query(format!("observation log lacks column {n}")))
+    }
+    fn str(&self, n: &str) -> Result<arrow::array::StringArray, StoreError> {
+        Ok(self.col(n)?.as_string::<i32>().clone())
+    }
+    fn f64(&self, n: &str) -> Result<arrow::array::Float64Array, StoreError> {
+        Ok(self.col(n)?.as_primitive::<Float64Type>().clone())
+    }
+    fn i32(&self, n: &str) -> Result<arrow::array::Int32Array, StoreError> {
+        Ok(self.col(n)?.as_primitive::<Int32Type>().clone())
+    }
+    fn i64(&self, n: &str) -> Result<arrow::array::Int64Array, StoreError> {
+        Ok(self.col(n)?.as_primitive::<Int64Type>().clone())
+    }
+}
+
+fn opt_s(a: &arrow::array::StringArray, i: usize) -> Option<&str> {
+    a.is_valid(i).then(|| a.value(i))
+}
+
+fn opt_f(a: &arrow::array::Float64Array, i: usize) -> Option<f64> {
+    a.is_valid(i).then(|| a.value(i))
+}
+
+/// The columns the blocklist looks at, and the [`FileFacts`] of a row (the one place that
+/// decides what a rule sees of a logged file: Frame ID else file name, WCS centre else pointing).
+struct FactColumns {
+    frame: arrow::array::StringArray,
+    file_name: arrow::array::StringArray,
+    exp: arrow::array::Int64Array,
+    object: arrow::array::StringArray,
+    project: arrow::array::StringArray,
+    utc: arrow::array::TimestampMicrosecondArray,
+    wcs: (arrow::array::Float64Array, arrow::array::Float64Array),
+    tel: (arrow::array::Float64Array, arrow::array::Float64Array),
+}
+
+impl FactColumns {
+    fn new(c: &Cols<'_>) -> Result<Self, StoreError> {
+        Ok(Self {
+            frame: c.str("frame_id")?,
+            file_name: c.str("file_name")?,
+            exp: c.i64("exp_id")?,
+            object: c.str("object")?,
+            project: c.str("project")?,
+            utc: c
+                .col("utc_start")?
+                .as_primitive::<TimestampMicrosecondType>()
+                .clone(),
+            wcs: (c.f64("wcs_ra")?, c.f64("wcs_dec")?),
+            tel: (c.f64("ra_tel")?, c.f64("dec_tel")?),
+        })
+    }
+
+    fn exp_id(&self, i: usize) -> Option<i64> {
+        self.exp.is_valid(i).then(|| self.exp.value(i))
+    }
+
+    fn utc_us(&self, i: usize) -> Option<i64> {
+        self.utc.is_valid(i).then(|| self.utc.value(i))
+    }
+
+    fn facts(&self, i: usize) -> FileFacts<'_> {
+        let pos = opt_f(&self.wcs.0, i)
+            .zip(opt_f(&self.wcs.1, i))
+            .or_else(|| opt_f(&self.tel.0, i).zip(opt_f(&self.tel.1, i)));
+        FileFacts {
+            frame_id: Some(opt_s(&self.frame, i).unwrap_or_else(|| self.file_name.value(i))),
+            exp_id: self.exp_id(i),
+            object: opt_s(&self.object, i),
+            project: opt_s(&self.project, i),
+            utc_start: self.utc_us(i).map(UtcMicros),
+            ra_dec: pos,
+        }
+    }
+}
+
 fn aggregate_night(
     night: CivilDate,
     batches: &[RecordBatch],
     rules: &RuleSet,
 ) -> Result<Vec<Exposure>, StoreError> {
     let mut map: HashMap<i64, (Exposure, HashSet<String>)> = HashMap::new();
-    let missing = |c: &str| StoreError::Query(format!("observation log lacks column {c}"));
     for b in batches {
-        let col = |n: &str| b.column_by_name(n).ok_or_else(|| missing(n));
-        let exp = col("exp_id")?.as_primitive::<Int64Type>().clone();
-        let frame = col("frame_id")?.as_string::<i32>().clone();
-        let fname = col("file_name")?.as_string::<i32>().clone();
-        let utc = col("utc_start")?
-            .as_primitive::<TimestampMicrosecondType>()
-            .clone();
-        let s = |n: &str| -> Result<arrow::array::StringArray, StoreError> {
-            Ok(col(n)?.as_string::<i32>().clone())
-        };
-        let (object, project, observer, data_typ) =
-            (s("object")?, s("project")?, s("observer")?, s("data_typ")?);
-        let f = |n: &str| -> Result<arrow::array::Float64Array, StoreError> {
-            Ok(col(n)?.as_primitive::<Float64Type>().clone())
-        };
-        let (exptime, fps, ra_tel, dec_tel, wcs_ra, wcs_dec) = (
-            f("exptime")?,
-            f("data_fps")?,
-            f("ra_tel")?,
-            f("dec_tel")?,
-            f("wcs_ra")?,
-            f("wcs_dec")?,
-        );
-        let n_frames = col("n_frames")?.as_primitive::<Int32Type>().clone();
-        let size = col("size")?.as_primitive::<Int64Type>().clone();
-        fn opt_s(a: &arrow::array::StringArray, i: usize) -> Option<&str> {
-            a.is_valid(i).then(|| a.value(i))
-        }
-        let opt_f = |a: &arrow::array::Float64Array, i: usize| a.is_valid(i).then(|| a.value(i));
+        let c = Cols(b);
+        let fc = FactColumns::new(&c)?;
+        let (observer, data_typ) = (c.str("observer")?, c.str("data_typ")?);
+        let (exptime, fps) = (c.f64("exptime")?, c.f64("data_fps")?);
+        let n_frames = c.i32("n_frames")?;
+        let size = c.i64("size")?;
         for i in 0..b.num_rows() {
-            if !exp.is_valid(i) {
+            let Some(exp_id) = fc.exp_id(i) else {
                 continue;
-            }
-            let exp_id = exp.value(i);
-            let frame_id = opt_s(&frame, i).unwrap_or_else(|| fname.value(i));
-            let utc_us = utc.is_valid(i).then(|| utc.value(i));
-            let pos = opt_f(&wcs_ra, i)
-                .zip(opt_f(&wcs_dec, i))
-                .or_else(|| opt_f(&ra_tel, i).zip(opt_f(&dec_tel, i)));
-            let facts = FileFacts {
-                frame_id: Some(frame_id),
-                exp_id: Some(exp_id),
-                object: opt_s(&object, i),
-                project: opt_s(&project, i),
-                utc_start: utc_us.map(UtcMicros),
-                ra_dec: pos,
             };
+            let facts = fc.facts(i);
             if rules.blocking(&facts).is_some() {
                 continue;
             }
+            let frame_id = facts.frame_id.unwrap_or_default();
+            let utc_us = fc.utc_us(i);
             let entry = map.entry(exp_id).or_insert_with(|| {
                 let text = |a: &arrow::array::StringArray| opt_s(a, i).unwrap_or("").to_string();
                 (
@@ -462,16 +511,16 @@ fn aggregate_night(
                         night: night.to_string(),
                         utc_start: utc_us.map(|t| UtcMicros(t).to_iso()),
                         utc_us,
-                        object: text(&object),
-                        project: text(&project),
+                        object: text(&fc.object),
+                        project: text(&fc.project),
                         observer: text(&observer),
                         data_typ: text(&data_typ),
                         exptime: opt_f(&exptime, i),
                         n_frames: n_frames.is_valid(i).then(|| n_frames.value(i)),
                         fps: opt_f(&fps, i),
                         nfits: 0,
-                        ra_tel: opt_f(&ra_tel, i),
-                        dec_tel: opt_f(&dec_tel, i),
+                        ra_tel: opt_f(&fc.tel.0, i),
+                        dec_tel: opt_f(&fc.tel.1, i),
                         bytes: 0,
                         lc: Default::default(),
                         lower: String::new(),
@@ -725,7 +774,6 @@ pub fn chip_files(
     }
     let mut out: Vec<ChipFile> = Vec::new();
     let mut seen = HashSet::new();
-    let missing = |c: &str| StoreError::Query(format!("observation log lacks column {c}"));
     for f in log.night_files(night)? {
         let batches = match read_parquet(&f, Some(&cols)) {
             Ok(b) => b,
@@ -733,62 +781,27 @@ pub fn chip_files(
             Err(e) => return Err(e),
         };
         for b in batches {
-            let col = |n: &str| b.column_by_name(n).ok_or_else(|| missing(n));
-            let s = |n: &str| -> Result<arrow::array::StringArray, StoreError> {
-                Ok(col(n)?.as_string::<i32>().clone())
-            };
-            let fl = |n: &str| -> Result<arrow::array::Float64Array, StoreError> {
-                Ok(col(n)?.as_primitive::<Float64Type>().clone())
-            };
-            let (frame, name, path, tier, sha, object, project) = (
-                s("frame_id")?,
-                s("file_name")?,
-                s("path")?,
-                s("tier")?,
-                s("sha256")?,
-                s("object")?,
-                s("project")?,
-            );
+            let c = Cols(&b);
+            let fc = FactColumns::new(&c)?;
+            let (path, tier, sha) = (c.str("path")?, c.str("tier")?, c.str("sha256")?);
             let header = if with_header {
-                Some(s("header")?)
+                Some(c.str("header")?)
             } else {
                 None
             };
-            let det = col("det_id")?.as_primitive::<Int32Type>().clone();
-            let exp = col("exp_id")?.as_primitive::<Int64Type>().clone();
-            let size = col("size")?.as_primitive::<Int64Type>().clone();
-            let utc = col("utc_start")?
-                .as_primitive::<TimestampMicrosecondType>()
-                .clone();
-            let (wra, wdec, rat, dect) =
-                (fl("wcs_ra")?, fl("wcs_dec")?, fl("ra_tel")?, fl("dec_tel")?);
-            let of = |a: &arrow::array::Float64Array, i: usize| a.is_valid(i).then(|| a.value(i));
+            let (det, size) = (c.i32("det_id")?, c.i64("size")?);
             for i in 0..b.num_rows() {
-                let exp_id = exp.is_valid(i).then(|| exp.value(i));
-                let file_name = name.value(i);
+                let exp_id = fc.exp_id(i);
+                let file_name = fc.file_name.value(i);
                 if !keep(exp_id, file_name) || seen.contains(file_name) {
                     continue;
                 }
-                let frame_id = if frame.is_valid(i) {
-                    frame.value(i)
-                } else {
-                    file_name
-                };
-                let utc_us = utc.is_valid(i).then(|| utc.value(i));
-                let pos = of(&wra, i)
-                    .zip(of(&wdec, i))
-                    .or_else(|| of(&rat, i).zip(of(&dect, i)));
-                let facts = FileFacts {
-                    frame_id: Some(frame_id),
-                    exp_id,
-                    object: object.is_valid(i).then(|| object.value(i)),
-                    project: project.is_valid(i).then(|| project.value(i)),
-                    utc_start: utc_us.map(UtcMicros),
-                    ra_dec: pos,
-                };
+                let facts = fc.facts(i);
                 if rules.blocking(&facts).is_some() {
                     continue;
                 }
+                let frame_id = facts.frame_id.unwrap_or(file_name);
+                let utc_us = fc.utc_us(i);
                 seen.insert(file_name.to_string());
                 out.push(ChipFile {
                     frame_id: frame_id.to_string(),
@@ -801,9 +814,9 @@ pub fn chip_files(
                     sha256: sha.value(i).to_string(),
                     night: night.to_string(),
                     utc_start: utc_us.map(|t| UtcMicros(t).to_iso()),
-                    object: object.is_valid(i).then(|| object.value(i).to_string()),
-                    wcs_ra: of(&wra, i),
-                    wcs_dec: of(&wdec, i),
+                    object: opt_s(&fc.object, i).map(str::to_string),
+                    wcs_ra: opt_f(&fc.wcs.0, i),
+                    wcs_dec: opt_f(&fc.wcs.1, i),
                     header: header.as_ref().map(|h| h.value(i).to_string()),
                 });
             }
