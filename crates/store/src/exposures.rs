@@ -574,8 +574,7 @@ impl ExposureIndex {
         }
         let mut report = RefreshReport::default();
         let mut seen = HashSet::new();
-        for info in log.nights()? {
-            let night = info.night;
+        for night in log.night_dates()? {
             seen.insert(night);
             let files = log.night_files(night)?;
             let signature: Signature = files

@@ -182,33 +182,40 @@ impl ObsLog {
         Ok(out)
     }
 
-    /// Nights present in the log, in order.
-    pub fn nights(&self) -> Result<Vec<NightInfo>, StoreError> {
+    /// Nights present in the log (their directories), in order; no file is opened.
+    pub fn night_dates(&self) -> Result<Vec<CivilDate>, StoreError> {
         let mut out = Vec::new();
         for y in read_dir_sorted(&self.root)? {
             let Some(_) = dir_value(&y, "year") else {
                 continue;
             };
             for n in read_dir_sorted(&y)? {
-                let Some(night) = dir_value(&n, "night").and_then(|v| CivilDate::parse(&v).ok())
-                else {
-                    continue;
-                };
-                let files = parquet_files(&n)?;
-                let bytes = files
-                    .iter()
-                    .filter_map(|f| f.metadata().ok())
-                    .map(|m| m.len())
-                    .sum();
-                let sealed =
-                    files.len() == 1 && files[0].file_name().is_some_and(|f| f == SEALED_FILE);
-                out.push(NightInfo {
-                    night,
-                    files: files.len(),
-                    sealed,
-                    bytes,
-                });
+                if let Some(night) = dir_value(&n, "night").and_then(|v| CivilDate::parse(&v).ok())
+                {
+                    out.push(night);
+                }
             }
+        }
+        Ok(out)
+    }
+
+    /// Nights present in the log, in order, with their files.
+    pub fn nights(&self) -> Result<Vec<NightInfo>, StoreError> {
+        let mut out = Vec::new();
+        for night in self.night_dates()? {
+            let files = parquet_files(&self.night_dir(night))?;
+            let bytes = files
+                .iter()
+                .filter_map(|f| f.metadata().ok())
+                .map(|m| m.len())
+                .sum();
+            let sealed = files.len() == 1 && files[0].file_name().is_some_and(|f| f == SEALED_FILE);
+            out.push(NightInfo {
+                night,
+                files: files.len(),
+                sealed,
+                bytes,
+            });
         }
         Ok(out)
     }
