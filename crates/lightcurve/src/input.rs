@@ -104,123 +104,12 @@ pub enum InputError {
     },
 }
 
-/// A whole table as named text-or-number columns.
-struct Columns {
-    names: Vec<(String, String)>,
-    values: Vec<Vec<Option<f64>>>,
-    text: Vec<Vec<String>>,
-}
+use crate::table::load;
 
-fn unreadable(path: &Path, m: impl std::fmt::Display) -> InputError {
+pub(crate) fn unreadable(path: &Path, m: impl std::fmt::Display) -> InputError {
     InputError::Unreadable {
         path: path.to_path_buf(),
         message: m.to_string(),
-    }
-}
-
-fn load(path: &Path) -> Result<Columns, InputError> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    match ext.as_str() {
-        "fits" | "fit" | "fts" => {
-            use tomoe_fits::table::{read_table, ReadValues};
-            let cols = read_table(path, None).map_err(|e| unreadable(path, e))?;
-            let mut out = Columns {
-                names: Vec::new(),
-                values: Vec::new(),
-                text: Vec::new(),
-            };
-            for c in cols {
-                let (v, t): (Vec<Option<f64>>, Vec<String>) = match c.values {
-                    ReadValues::F64(v) => (
-                        v.iter().map(|x| (!x.is_nan()).then_some(*x)).collect(),
-                        v.iter().map(|x| x.to_string()).collect(),
-                    ),
-                    ReadValues::I64(v) => (
-                        v.iter().map(|x| Some(*x as f64)).collect(),
-                        v.iter().map(|x| x.to_string()).collect(),
-                    ),
-                    ReadValues::Str(v) => (v.iter().map(|s| s.trim().parse().ok()).collect(), v),
-                    ReadValues::Bool(v) => (
-                        v.iter()
-                            .map(|b| b.map(|b| f64::from(u8::from(b))))
-                            .collect(),
-                        v.iter().map(|b| format!("{b:?}")).collect(),
-                    ),
-                };
-                out.names.push((c.name, c.unit));
-                out.values.push(v);
-                out.text.push(t);
-            }
-            Ok(out)
-        }
-        "parquet" => {
-            use tomoe_store::arrow::array::Array;
-            use tomoe_store::arrow::compute::cast;
-            use tomoe_store::arrow::datatypes::{DataType, Float64Type};
-            use tomoe_store::arrow::util::display::array_value_to_string;
-            let batches =
-                tomoe_store::obslog::read_parquet(path, None).map_err(|e| unreadable(path, e))?;
-            let Some(first) = batches.first() else {
-                return Err(unreadable(path, "no rows"));
-            };
-            let schema = first.schema();
-            let mut out = Columns {
-                names: schema
-                    .fields()
-                    .iter()
-                    .map(|f| (f.name().clone(), String::new()))
-                    .collect(),
-                values: vec![Vec::new(); schema.fields().len()],
-                text: vec![Vec::new(); schema.fields().len()],
-            };
-            for b in &batches {
-                for (i, col) in b.columns().iter().enumerate() {
-                    let num = cast(col, &DataType::Float64).ok();
-                    for r in 0..b.num_rows() {
-                        let v = num.as_ref().and_then(|n| {
-                            let n = n.as_any().downcast_ref::<tomoe_store::arrow::array::PrimitiveArray<Float64Type>>()?;
-                            n.is_valid(r).then(|| n.value(r))
-                        });
-                        out.values[i].push(v);
-                        out.text[i].push(array_value_to_string(col, r).unwrap_or_default());
-                    }
-                }
-            }
-            Ok(out)
-        }
-        _ => {
-            let text = std::fs::read_to_string(path).map_err(|e| unreadable(path, e))?;
-            let mut lines = text
-                .lines()
-                .filter(|l| !l.trim().is_empty() && !l.starts_with('#'));
-            let head: Vec<String> = lines
-                .next()
-                .ok_or_else(|| unreadable(path, "empty file"))?
-                .split(',')
-                .map(|c| c.trim().trim_matches('"').to_string())
-                .collect();
-            let mut out = Columns {
-                names: head.iter().map(|h| (h.clone(), String::new())).collect(),
-                values: vec![Vec::new(); head.len()],
-                text: vec![Vec::new(); head.len()],
-            };
-            for line in lines {
-                let f: Vec<&str> = line
-                    .split(',')
-                    .map(|c| c.trim().trim_matches('"'))
-                    .collect();
-                for i in 0..head.len() {
-                    let t = f.get(i).copied().unwrap_or("");
-                    out.values[i].push(t.parse().ok().filter(|v: &f64| v.is_finite()));
-                    out.text[i].push(t.to_string());
-                }
-            }
-            Ok(out)
-        }
     }
 }
 

@@ -6,4 +6,6 @@
 //! ingest as the platform's own photometry. The numeric pieces (tracks, objects, calibration,
 //! cross-match, HEALPix, proper motion) live in `tomoe-core`.
 
+pub mod gaia;
 pub mod input;
+mod table;

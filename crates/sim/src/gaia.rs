@@ -182,6 +182,42 @@ impl GaiaSim {
     }
 }
 
+/// Writes sources as a CSV with the Gaia archive's column names (what `tomoe gaia import` reads).
+pub fn write_csv(path: &std::path::Path, sources: &[GaiaSource]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(
+        f,
+        "source_id,ra,dec,ra_error,dec_error,pmra,pmdec,parallax,ref_epoch,phot_g_mean_mag,\
+         phot_bp_mean_mag,phot_rp_mean_mag,phot_g_mean_flux,phot_g_mean_flux_error,\
+         phot_bp_mean_flux,phot_rp_mean_flux,ruwe"
+    )?;
+    for s in sources {
+        writeln!(
+            f,
+            "{},{:.12},{:.12},{:.5},{:.5},{:.5},{:.5},{:.5},{:.1},{:.6},{:.6},{:.6},{:.4},{:.4},{:.4},{:.4},{:.4}",
+            s.source_id,
+            s.ra,
+            s.dec,
+            s.ra_error,
+            s.dec_error,
+            s.pmra,
+            s.pmdec,
+            s.parallax,
+            s.ref_epoch,
+            s.g,
+            s.bp,
+            s.rp,
+            s.g_flux,
+            s.g_flux_error,
+            s.bp_flux,
+            s.rp_flux,
+            s.ruwe
+        )?;
+    }
+    f.flush()
+}
+
 /// HEALPix order-12 nested index (Gaia source_id's spatial part).
 pub fn healpix12(ra: f64, dec: f64) -> u64 {
     tomoe_core::healpix::hash(12, ra, dec.clamp(-90.0, 90.0))

@@ -9,6 +9,8 @@
 //!   their fetching), with an audit log.
 //! * [`exposures`]: the in-memory exposure index of the archive page (typed searches, sorting,
 //!   paging, blocklist applied).
+//! * [`hats`]: HATS (HEALPix-partitioned Parquet) catalogs: writer, cone reader.
+//! * [`votable`]: reading VOTables (TABLEDATA, BINARY, BINARY2).
 //! * [`format`]: writing query results as a table, CSV, JSON or Parquet.
 //!
 //! This is the only crate that depends on the SQL engine; the numeric and format crates stay
@@ -18,9 +20,11 @@ pub mod atomic;
 pub mod blocklist;
 pub mod exposures;
 pub mod format;
+pub mod hats;
 pub mod obslog;
 pub mod query;
 pub mod schema;
+pub mod votable;
 
 /// Arrow, re-exported so callers read batches without their own dependency.
 pub use arrow;

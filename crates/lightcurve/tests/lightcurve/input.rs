@@ -1,8 +1,6 @@
 //! External catalogues through a column mapping: FITS (SExtractor-like names), CSV, Parquet;
 //! 1-based positions; errors that name the file, column and row.
 
-#![allow(clippy::unwrap_used)]
-
 use tomoe_fits::table::{write_table, TableColumn};
 use tomoe_lightcurve::input::{columns, read_catalog, ColumnMap, InputError};
 

@@ -1,0 +1,895 @@
+//! HATS catalogs: sky-partitioned Parquet that LSDB, `hats`, pyarrow and DuckDB open as is.
+//!
+//! Layout (IVOA HATS note, as written by `hats-import` and read by `hats` 0.11 / LSDB 0.11):
+//!
+//! ```text
+//! <catalog>/hats.properties              obs_collection, dataproduct_type, hats_col_ra, …
+//! <catalog>/partition_info.csv           Norder,Npix — one line per partition
+//! <catalog>/dataset/_common_metadata     Parquet schema (no rows)
+//! <catalog>/dataset/Norder=K/Dir=D/Npix=N.parquet   D = N / 10000 × 10000
+//! ```
+//!
+//! Every row carries `_healpix_29`, the nested HEALPix index of order 29 (Int64, first column).
+//! Partitions are adaptive, as in `hats-import`: starting from the 12 base cells, a cell with more
+//! than `max_rows` rows is split into its 4 children, down to `max_order`. Within a partition
+//! rows are sorted by `_healpix_29` and then by the caller's sort columns, so a reader prunes row
+//! groups by the `_healpix_29` statistics. A caller may supply `_healpix_29` itself (the light-curve
+//! detections use their *object's* position, so every detection of an object lands in the
+//! object's partition); otherwise it is computed from the RA/Dec columns.
+//!
+//! Writing is atomic: the catalog is built in a temporary sibling directory and swapped into
+//! place ([`crate::atomic::exchange_dirs`]), so a reader sees the old catalog or the new one.
+//!
+//! Why our own writer: the HATS writers are Python (`hats-import` on Dask); the format is small
+//! (Parquet files in a fixed directory scheme and two text files) and the platform writes
+//! catalogs from Rust at ingest time. Compatibility is checked by opening our output with `hats`
+//! and LSDB (`scripts/check_hats.py`, run by the test suite).
+
+use crate::atomic::{exchange_dirs, sync_dir, write_atomic};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array};
+use arrow::compute::{
+    cast, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch, SortColumn,
+};
+use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use parquet::file::statistics::Statistics;
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tomoe_core::healpix;
+
+/// Name of the spatial-index column.
+pub const HEALPIX_COLUMN: &str = "_healpix_29";
+
+/// Errors of HATS reading and writing.
+#[derive(Debug, thiserror::Error)]
+pub enum HatsError {
+    /// File system error.
+    #[error("{path}: {source}")]
+    Io {
+        /// Where.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Parquet error.
+    #[error("{path}: {source}")]
+    Parquet {
+        /// Where.
+        path: PathBuf,
+        /// Cause.
+        source: parquet::errors::ParquetError,
+    },
+    /// Arrow error.
+    #[error("{0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// The input or the catalog is not what HATS requires.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HatsError + '_ {
+    move |source| HatsError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn pq(path: &Path) -> impl FnOnce(parquet::errors::ParquetError) -> HatsError + '_ {
+    move |source| HatsError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// One partition: a HEALPix cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Pixel {
+    /// HEALPix order (`Norder`).
+    pub order: u8,
+    /// Nested index at that order (`Npix`).
+    pub npix: u64,
+}
+
+impl Pixel {
+    /// `Dir` of the directory scheme.
+    pub fn dir(&self) -> u64 {
+        self.npix / 10_000 * 10_000
+    }
+
+    /// Path of the partition's file relative to the catalog root.
+    pub fn relative_path(&self) -> PathBuf {
+        PathBuf::from(format!(
+            "dataset/Norder={}/Dir={}/Npix={}.parquet",
+            self.order,
+            self.dir(),
+            self.npix
+        ))
+    }
+
+    /// `[lo, hi)` of `_healpix_29` values inside the cell.
+    pub fn range29(&self) -> (u64, u64) {
+        healpix::range29(self.order, self.npix)
+    }
+}
+
+/// What kind of table (`dataproduct_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatalogType {
+    /// One row per astronomical object.
+    Object,
+    /// One row per measurement (detections).
+    Source,
+}
+
+impl CatalogType {
+    fn as_str(self) -> &'static str {
+        match self {
+            CatalogType::Object => "object",
+            CatalogType::Source => "source",
+        }
+    }
+}
+
+/// How to write a catalog.
+#[derive(Debug, Clone)]
+pub struct HatsOptions {
+    /// `obs_collection`: the catalog's name.
+    pub name: String,
+    /// `dataproduct_type`.
+    pub catalog_type: CatalogType,
+    /// RA column [deg] (Float64 or Float32).
+    pub ra_column: String,
+    /// Dec column [deg].
+    pub dec_column: String,
+    /// Largest number of rows in a partition (split above, unless at `max_order`).
+    pub max_rows: usize,
+    /// Deepest partition order.
+    pub max_order: u8,
+    /// Sort columns within a partition, after `_healpix_29`.
+    pub sort_by: Vec<String>,
+    /// Rows per Parquet row group.
+    pub row_group_rows: usize,
+    /// Extra `hats.properties` entries (provenance).
+    pub extra_properties: Vec<(String, String)>,
+}
+
+impl HatsOptions {
+    /// Defaults for a catalog `name` of `catalog_type` with positions in `ra`/`dec`.
+    pub fn new(name: &str, catalog_type: CatalogType) -> Self {
+        Self {
+            name: name.into(),
+            catalog_type,
+            ra_column: "ra".into(),
+            dec_column: "dec".into(),
+            max_rows: 1_000_000,
+            max_order: 10,
+            sort_by: Vec::new(),
+            row_group_rows: 32 * 1024,
+            extra_properties: Vec::new(),
+        }
+    }
+}
+
+/// What [`write_catalog`] wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HatsSummary {
+    /// Rows written.
+    pub rows: usize,
+    /// Partitions, sorted, with their row counts.
+    pub partitions: Vec<(Pixel, usize)>,
+    /// Bytes of Parquet data.
+    pub bytes: u64,
+}
+
+/// Adaptive partitioning of sorted `_healpix_29` values: cells with at most `max_rows` rows (or
+/// at `max_order`), in nested order. Empty cells are left out.
+pub fn plan_partitions(sorted_h29: &[u64], max_rows: usize, max_order: u8) -> Vec<(Pixel, usize)> {
+    fn split(
+        order: u8,
+        npix: u64,
+        rows: &[u64],
+        max_rows: usize,
+        max_order: u8,
+        out: &mut Vec<(Pixel, usize)>,
+    ) {
+        if rows.is_empty() {
+            return;
+        }
+        if rows.len() <= max_rows || order >= max_order {
+            out.push((Pixel { order, npix }, rows.len()));
+            return;
+        }
+        let mut start = 0;
+        for child in 4 * npix..4 * npix + 4 {
+            let (_, hi) = healpix::range29(order + 1, child);
+            let end = start + rows[start..].partition_point(|&h| h < hi);
+            split(
+                order + 1,
+                child,
+                &rows[start..end],
+                max_rows,
+                max_order,
+                out,
+            );
+            start = end;
+        }
+    }
+    let mut out = Vec::new();
+    let mut start = 0;
+    for base in 0..12u64 {
+        let (_, hi) = healpix::range29(0, base);
+        let end = start + sorted_h29[start..].partition_point(|&h| h < hi);
+        split(
+            0,
+            base,
+            &sorted_h29[start..end],
+            max_rows.max(1),
+            max_order.min(29),
+            &mut out,
+        );
+        start = end;
+    }
+    out
+}
+
+fn f64_column(batch: &RecordBatch, name: &str) -> Result<Float64Array, HatsError> {
+    let col = batch
+        .column_by_name(name)
+        .ok_or_else(|| HatsError::Invalid(format!("no column {name:?}")))?;
+    let c = cast(col, &DataType::Float64)?;
+    Ok(c.as_primitive::<Float64Type>().clone())
+}
+
+/// `_healpix_29` of every row from RA/Dec [deg]; rows with a missing or invalid position are an
+/// error naming the row.
+pub fn healpix29_of(batch: &RecordBatch, ra: &str, dec: &str) -> Result<Int64Array, HatsError> {
+    let (ra_a, dec_a) = (f64_column(batch, ra)?, f64_column(batch, dec)?);
+    let mut out = Vec::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        let (a, d) = (ra_a.value(i), dec_a.value(i));
+        if ra_a.is_null(i) || dec_a.is_null(i) || !a.is_finite() || !(-90.0..=90.0).contains(&d) {
+            return Err(HatsError::Invalid(format!(
+                "row {i}: position ({a}, {d}) is missing or outside the sky"
+            )));
+        }
+        out.push(healpix::hash29(a, d) as i64);
+    }
+    Ok(Int64Array::from(out))
+}
+
+/// Writes `batches` as a HATS catalog at `dir`, replacing any catalog there atomically.
+pub fn write_catalog(
+    dir: &Path,
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+    opt: &HatsOptions,
+) -> Result<HatsSummary, HatsError> {
+    let batch = concat_batches(&schema, batches)?;
+    // `_healpix_29` first: given, or computed.
+    let h29: ArrayRef = match batch.column_by_name(HEALPIX_COLUMN) {
+        Some(c) => cast(c, &DataType::Int64)?,
+        None => Arc::new(healpix29_of(&batch, &opt.ra_column, &opt.dec_column)?),
+    };
+    let mut fields = vec![Arc::new(Field::new(HEALPIX_COLUMN, DataType::Int64, false))];
+    let mut cols = vec![h29];
+    for (f, c) in schema.fields().iter().zip(batch.columns()) {
+        if f.name() != HEALPIX_COLUMN {
+            fields.push(f.clone());
+            cols.push(c.clone());
+        }
+    }
+    let out_schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    let batch = RecordBatch::try_new(out_schema.clone(), cols)?;
+    // Sort by _healpix_29, then the caller's columns.
+    let mut keys = vec![SortColumn {
+        values: batch.column(0).clone(),
+        options: None,
+    }];
+    for name in &opt.sort_by {
+        let c = batch
+            .column_by_name(name)
+            .ok_or_else(|| HatsError::Invalid(format!("sort column {name:?} not in the table")))?;
+        keys.push(SortColumn {
+            values: c.clone(),
+            options: None,
+        });
+    }
+    let batch = if batch.num_rows() > 1 {
+        let idx = lexsort_to_indices(&keys, None)?;
+        take_record_batch(&batch, &idx)?
+    } else {
+        batch
+    };
+    let sorted: Vec<u64> = batch
+        .column(0)
+        .as_primitive::<Int64Type>()
+        .values()
+        .iter()
+        .map(|&h| h as u64)
+        .collect();
+    let plan = plan_partitions(&sorted, opt.max_rows, opt.max_order);
+
+    // Build in a temporary sibling, then swap.
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(io(parent))?;
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .ok_or_else(|| HatsError::Invalid(format!("{}: not a directory name", dir.display())))?;
+    let tmp = parent.join(format!(".{name}.building-{}", std::process::id()));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    }
+    let result = write_into(&tmp, &out_schema, &batch, &plan, opt);
+    let summary = match result {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
+    if dir.exists() {
+        exchange_dirs(dir, &tmp).map_err(io(dir))?;
+        fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    } else {
+        fs::rename(&tmp, dir).map_err(io(dir))?;
+    }
+    sync_dir(parent).map_err(io(parent))?;
+    Ok(summary)
+}
+
+fn writer_props(opt: &HatsOptions) -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+        .set_max_row_group_row_count(Some(opt.row_group_rows.max(1024)))
+        .build()
+}
+
+fn write_into(
+    root: &Path,
+    schema: &SchemaRef,
+    batch: &RecordBatch,
+    plan: &[(Pixel, usize)],
+    opt: &HatsOptions,
+) -> Result<HatsSummary, HatsError> {
+    let dataset = root.join("dataset");
+    fs::create_dir_all(&dataset).map_err(io(&dataset))?;
+    let mut bytes = 0u64;
+    let mut offset = 0usize;
+    for &(pixel, n) in plan {
+        let path = root.join(pixel.relative_path());
+        if let Some(p) = path.parent() {
+            fs::create_dir_all(p).map_err(io(p))?;
+        }
+        let part = batch.slice(offset, n);
+        offset += n;
+        let f = fs::File::create(&path).map_err(io(&path))?;
+        let mut w =
+            ArrowWriter::try_new(f, schema.clone(), Some(writer_props(opt))).map_err(pq(&path))?;
+        w.write(&part).map_err(pq(&path))?;
+        let file = w.into_inner().map_err(pq(&path))?;
+        file.sync_all().map_err(io(&path))?;
+        bytes += file.metadata().map_err(io(&path))?.len();
+    }
+    // Schema-only `_common_metadata`.
+    let meta = dataset.join("_common_metadata");
+    let f = fs::File::create(&meta).map_err(io(&meta))?;
+    let w = ArrowWriter::try_new(f, schema.clone(), Some(writer_props(opt))).map_err(pq(&meta))?;
+    w.close().map_err(pq(&meta))?;
+    // partition_info.csv
+    let pinfo = root.join("partition_info.csv");
+    write_atomic(&pinfo, |f| {
+        writeln!(f, "Norder,Npix")?;
+        for (p, _) in plan {
+            writeln!(f, "{},{}", p.order, p.npix)?;
+        }
+        Ok(())
+    })
+    .map_err(io(&pinfo))?;
+    // hats.properties
+    let max_order = plan.iter().map(|(p, _)| p.order).max().unwrap_or(0);
+    let sky_fraction: f64 = plan
+        .iter()
+        .map(|(p, _)| 1.0 / (12.0 * 4f64.powi(i32::from(p.order))))
+        .sum();
+    let mut props: Vec<(String, String)> = vec![
+        ("obs_collection".into(), opt.name.clone()),
+        ("dataproduct_type".into(), opt.catalog_type.as_str().into()),
+        ("hats_nrows".into(), batch.num_rows().to_string()),
+        ("hats_col_ra".into(), opt.ra_column.clone()),
+        ("hats_col_dec".into(), opt.dec_column.clone()),
+        ("hats_col_healpix".into(), HEALPIX_COLUMN.into()),
+        ("hats_col_healpix_order".into(), "29".into()),
+        ("hats_max_rows".into(), opt.max_rows.to_string()),
+        ("hats_order".into(), max_order.to_string()),
+        ("moc_sky_fraction".into(), format!("{sky_fraction:.8}")),
+        (
+            "hats_builder".into(),
+            format!("tomoe {}", env!("CARGO_PKG_VERSION")),
+        ),
+        (
+            "hats_creation_date".into(),
+            chrono::Utc::now().format("%Y-%m-%dT%H:%MUTC").to_string(),
+        ),
+        ("hats_estsize".into(), (bytes / 1024).to_string()),
+        ("hats_version".into(), "v0.1".into()),
+    ];
+    props.extend(opt.extra_properties.iter().cloned());
+    let ppath = root.join("hats.properties");
+    write_atomic(&ppath, |f| {
+        writeln!(f, "#HATS catalog")?;
+        for (k, v) in &props {
+            writeln!(f, "{k}={}", escape_property(v))?;
+        }
+        Ok(())
+    })
+    .map_err(io(&ppath))?;
+    Ok(HatsSummary {
+        rows: batch.num_rows(),
+        partitions: plan.to_vec(),
+        bytes,
+    })
+}
+
+fn escape_property(v: &str) -> String {
+    let mut s = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => s.push_str("\\\\"),
+            '\n' => s.push_str("\\n"),
+            '=' | ':' => {
+                s.push('\\');
+                s.push(c);
+            }
+            _ => s.push(c),
+        }
+    }
+    s
+}
+
+fn unescape_property(v: &str) -> String {
+    let mut s = String::with_capacity(v.len());
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('n') => s.push('\n'),
+                Some('t') => s.push('\t'),
+                Some(o) => s.push(o),
+                None => {}
+            }
+        } else {
+            s.push(c);
+        }
+    }
+    s
+}
+
+/// An open HATS catalog (ours or one written by `hats-import`).
+#[derive(Debug, Clone)]
+pub struct HatsCatalog {
+    root: PathBuf,
+    properties: BTreeMap<String, String>,
+    pixels: Vec<Pixel>,
+}
+
+impl HatsCatalog {
+    /// Opens the catalog at `root`: `hats.properties` (or `properties`) and `partition_info.csv`
+    /// (or, without it, the partition files found under `dataset/`).
+    pub fn open(root: &Path) -> Result<Self, HatsError> {
+        let mut ppath = root.join("hats.properties");
+        if !ppath.exists() {
+            ppath = root.join("properties");
+        }
+        let text = fs::read_to_string(&ppath).map_err(|e| {
+            HatsError::Invalid(format!(
+                "{}: not a HATS catalog (no hats.properties: {e})",
+                root.display()
+            ))
+        })?;
+        let mut properties = BTreeMap::new();
+        for line in text.lines() {
+            let l = line.trim();
+            if l.is_empty() || l.starts_with('#') || l.starts_with('!') {
+                continue;
+            }
+            let Some(pos) = l.find(['=', ':']) else {
+                continue;
+            };
+            properties.insert(
+                l[..pos].trim().to_string(),
+                unescape_property(l[pos + 1..].trim()),
+            );
+        }
+        let pinfo = root.join("partition_info.csv");
+        let mut pixels = Vec::new();
+        match fs::read_to_string(&pinfo) {
+            Ok(t) => {
+                let mut lines = t.lines();
+                let header: Vec<String> = lines
+                    .next()
+                    .unwrap_or("")
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .collect();
+                let (Some(io_), Some(ip)) = (
+                    header.iter().position(|h| h == "Norder"),
+                    header.iter().position(|h| h == "Npix"),
+                ) else {
+                    return Err(HatsError::Invalid(format!(
+                        "{}: no Norder/Npix columns",
+                        pinfo.display()
+                    )));
+                };
+                for (n, line) in lines.enumerate() {
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    let f: Vec<&str> = line.split(',').collect();
+                    let parse = |i: usize| f.get(i).and_then(|s| s.trim().parse::<u64>().ok());
+                    match (parse(io_), parse(ip)) {
+                        (Some(o), Some(p)) if o <= 29 => pixels.push(Pixel {
+                            order: o as u8,
+                            npix: p,
+                        }),
+                        _ => {
+                            return Err(HatsError::Invalid(format!(
+                                "{} line {}: bad partition {line:?}",
+                                pinfo.display(),
+                                n + 2
+                            )))
+                        }
+                    }
+                }
+            }
+            Err(_) => pixels = scan_partitions(&root.join("dataset"))?,
+        }
+        pixels.sort();
+        Ok(Self {
+            root: root.to_path_buf(),
+            properties,
+            pixels,
+        })
+    }
+
+    /// The catalog's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `hats.properties` entries.
+    pub fn properties(&self) -> &BTreeMap<String, String> {
+        &self.properties
+    }
+
+    /// Partitions, sorted.
+    pub fn pixels(&self) -> &[Pixel] {
+        &self.pixels
+    }
+
+    /// `hats_nrows` (if given).
+    pub fn rows(&self) -> Option<u64> {
+        self.properties
+            .get("hats_nrows")
+            .and_then(|s| s.parse().ok())
+    }
+
+    /// RA column (`hats_col_ra`, default `ra`).
+    pub fn ra_column(&self) -> &str {
+        self.properties
+            .get("hats_col_ra")
+            .map(String::as_str)
+            .unwrap_or("ra")
+    }
+
+    /// Dec column (`hats_col_dec`, default `dec`).
+    pub fn dec_column(&self) -> &str {
+        self.properties
+            .get("hats_col_dec")
+            .map(String::as_str)
+            .unwrap_or("dec")
+    }
+
+    /// Path of a partition's file (or directory, for `hats_npix_suffix=/`).
+    pub fn partition_path(&self, p: Pixel) -> PathBuf {
+        if self.properties.get("hats_npix_suffix").map(String::as_str) == Some("/") {
+            self.root.join(format!(
+                "dataset/Norder={}/Dir={}/Npix={}",
+                p.order,
+                p.dir(),
+                p.npix
+            ))
+        } else {
+            self.root.join(p.relative_path())
+        }
+    }
+
+    fn partition_files(&self, p: Pixel) -> Result<Vec<PathBuf>, HatsError> {
+        let path = self.partition_path(p);
+        if path.is_dir() {
+            let mut files: Vec<PathBuf> = fs::read_dir(&path)
+                .map_err(io(&path))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+                .collect();
+            files.sort();
+            Ok(files)
+        } else {
+            Ok(vec![path])
+        }
+    }
+
+    /// The Arrow schema (from `dataset/_common_metadata`, else the first partition).
+    pub fn schema(&self) -> Result<SchemaRef, HatsError> {
+        let meta = self.root.join("dataset/_common_metadata");
+        let path = if meta.exists() {
+            meta
+        } else {
+            let p = self.pixels.first().ok_or_else(|| {
+                HatsError::Invalid(format!("{}: no partitions", self.root.display()))
+            })?;
+            self.partition_files(*p)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    HatsError::Invalid(format!("{}: empty partition", self.root.display()))
+                })?
+        };
+        let f = fs::File::open(&path).map_err(io(&path))?;
+        let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(pq(&path))?;
+        Ok(b.schema().clone())
+    }
+
+    /// Partitions that may hold points within `radius_deg` of (`ra`, `dec`).
+    pub fn pixels_in_cone(&self, ra: f64, dec: f64, radius_deg: f64) -> Vec<Pixel> {
+        let deepest = self.pixels.iter().map(|p| p.order).max().unwrap_or(0);
+        let cells = healpix::cone_cells(deepest, ra, dec, radius_deg.min(180.0));
+        let mut wanted: HashSet<(u8, u64)> = HashSet::new();
+        let orders: HashSet<u8> = self.pixels.iter().map(|p| p.order).collect();
+        for &c in &cells {
+            for &o in &orders {
+                wanted.insert((o, c >> (2 * u32::from(deepest - o))));
+            }
+        }
+        self.pixels
+            .iter()
+            .copied()
+            .filter(|p| wanted.contains(&(p.order, p.npix)))
+            .collect()
+    }
+
+    /// Every row of one partition (all columns, or those named).
+    pub fn read_partition(
+        &self,
+        p: Pixel,
+        columns: Option<&[&str]>,
+    ) -> Result<Vec<RecordBatch>, HatsError> {
+        let mut out = Vec::new();
+        for path in self.partition_files(p)? {
+            out.extend(read_file(&path, columns, None)?);
+        }
+        Ok(out)
+    }
+
+    /// Rows within `radius_deg` of (`ra`, `dec`) [deg], exactly (angular distance), using the
+    /// partitions and the `_healpix_29` statistics of row groups to read little. `columns`
+    /// selects columns (the position columns are read in any case and kept only if asked for).
+    ///
+    /// # Errors
+    /// A bad cone (Dec outside ±90°, radius not in (0, 180]) is [`HatsError::Invalid`].
+    pub fn cone(
+        &self,
+        ra: f64,
+        dec: f64,
+        radius_deg: f64,
+        columns: Option<&[&str]>,
+    ) -> Result<Vec<RecordBatch>, HatsError> {
+        if !(ra.is_finite() && dec.is_finite() && (-90.0..=90.0).contains(&dec)) {
+            return Err(HatsError::Invalid(format!(
+                "cone centre ({ra}, {dec}) is not on the sky"
+            )));
+        }
+        if !(radius_deg > 0.0 && radius_deg <= 180.0) {
+            return Err(HatsError::Invalid(format!(
+                "cone radius {radius_deg}° outside (0, 180]"
+            )));
+        }
+        // Fine cells for row-group pruning: about radius/4 per cell, at least the deepest partition order.
+        let deepest = self.pixels.iter().map(|p| p.order).max().unwrap_or(0);
+        let mut k = 0u8;
+        while k < 20 && 58.6 / f64::from(1u32 << k) > radius_deg / 4.0 {
+            k += 1;
+        }
+        let k = k.max(deepest).min(29);
+        let mut ranges: Vec<(u64, u64)> = healpix::cone_cells(k, ra, dec, radius_deg)
+            .into_iter()
+            .map(|c| healpix::range29(k, c))
+            .collect();
+        ranges.sort_unstable();
+        let (ra_c, dec_c) = (self.ra_column().to_string(), self.dec_column().to_string());
+        let mut cols: Option<Vec<&str>> = columns.map(|c| c.to_vec());
+        if let Some(c) = cols.as_mut() {
+            for need in [ra_c.as_str(), dec_c.as_str()] {
+                if !c.contains(&need) {
+                    c.push(need);
+                }
+            }
+        }
+        let cosr = radius_deg.to_radians().cos();
+        let centre = tomoe_core::angle::unit_vector(ra, dec);
+        let mut out = Vec::new();
+        for p in self.pixels_in_cone(ra, dec, radius_deg) {
+            for path in self.partition_files(p)? {
+                for b in read_file(&path, cols.as_deref(), Some(&ranges))? {
+                    let (a, d) = (f64_column(&b, &ra_c)?, f64_column(&b, &dec_c)?);
+                    let keep: BooleanArray = (0..b.num_rows())
+                        .map(|i| {
+                            let u = tomoe_core::angle::unit_vector(a.value(i), d.value(i));
+                            Some(u[0] * centre[0] + u[1] * centre[1] + u[2] * centre[2] >= cosr)
+                        })
+                        .collect();
+                    let b = filter_record_batch(&b, &keep)?;
+                    if b.num_rows() == 0 {
+                        continue;
+                    }
+                    let b = match columns {
+                        Some(c) => {
+                            let idx: Vec<usize> = c
+                                .iter()
+                                .filter_map(|n| b.schema().index_of(n).ok())
+                                .collect();
+                            b.project(&idx)?
+                        }
+                        None => b,
+                    };
+                    out.push(b);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every row, partition by partition.
+    pub fn read_all(&self, columns: Option<&[&str]>) -> Result<Vec<RecordBatch>, HatsError> {
+        let mut out = Vec::new();
+        for &p in &self.pixels {
+            out.extend(self.read_partition(p, columns)?);
+        }
+        Ok(out)
+    }
+}
+
+fn scan_partitions(dataset: &Path) -> Result<Vec<Pixel>, HatsError> {
+    let mut out = Vec::new();
+    let mut stack = vec![dataset.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).map_err(io(&d))? {
+            let e = e.map_err(io(&d))?;
+            let path = e.path();
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Some(rest) = name.strip_prefix("Npix=") {
+                let n = rest.trim_end_matches(".parquet");
+                let order = path
+                    .ancestors()
+                    .filter_map(|a| {
+                        a.file_name()?
+                            .to_str()?
+                            .strip_prefix("Norder=")?
+                            .parse::<u8>()
+                            .ok()
+                    })
+                    .next();
+                if let (Some(o), Ok(n)) = (order, n.parse::<u64>()) {
+                    out.push(Pixel { order: o, npix: n });
+                }
+            } else if path.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a Parquet file, optionally only some columns and only the row groups whose
+/// `_healpix_29` statistics overlap one of the sorted `[lo, hi)` ranges.
+fn read_file(
+    path: &Path,
+    columns: Option<&[&str]>,
+    ranges: Option<&[(u64, u64)]>,
+) -> Result<Vec<RecordBatch>, HatsError> {
+    let f = fs::File::open(path).map_err(io(path))?;
+    let mut b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(pq(path))?;
+    if let Some(cols) = columns {
+        let schema = b.schema().clone();
+        let mut idx = Vec::new();
+        for c in cols {
+            idx.push(
+                schema.index_of(c).map_err(|_| {
+                    HatsError::Invalid(format!("{}: no column {c:?}", path.display()))
+                })?,
+            );
+        }
+        let mask = ProjectionMask::roots(b.parquet_schema(), idx);
+        b = b.with_projection(mask);
+    }
+    if let Some(ranges) = ranges {
+        let meta = b.metadata().clone();
+        let hcol = meta
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .position(|c| c.name() == HEALPIX_COLUMN);
+        if let Some(hc) = hcol {
+            let mut keep = Vec::new();
+            for (i, rg) in meta.row_groups().iter().enumerate() {
+                let overlap = match rg.column(hc).statistics() {
+                    Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
+                        (Some(&lo), Some(&hi)) => {
+                            let (lo, hi) = (lo as u64, hi as u64);
+                            // First range ending after lo; overlaps if it starts at or before hi.
+                            let j = ranges.partition_point(|r| r.1 <= lo);
+                            j < ranges.len() && ranges[j].0 <= hi
+                        }
+                        _ => true,
+                    },
+                    _ => true,
+                };
+                if overlap {
+                    keep.push(i);
+                }
+            }
+            b = b.with_row_groups(keep);
+        }
+    }
+    let reader = b.build().map_err(pq(path))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        out.push(batch?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_splits_dense_cells_until_small_enough() {
+        // 10 points in base cell 4 at one spot, 3 elsewhere in cell 4, 1 in cell 11.
+        let spot = healpix::hash29(45.0, 0.0);
+        let mut h: Vec<u64> = (0..10).map(|i| spot + i).collect();
+        h.extend([healpix::hash29(10.0, 10.0), healpix::hash29(80.0, -10.0)]);
+        h.push(healpix::hash29(300.0, -60.0));
+        h.sort_unstable();
+        let plan = plan_partitions(&h, 4, 6);
+        let total: usize = plan.iter().map(|p| p.1).sum();
+        assert_eq!(total, h.len());
+        // The spot's cell reached max order (it cannot be split further) with its 10 rows.
+        assert!(plan.iter().any(|(p, n)| p.order == 6 && *n == 10));
+        // Every partition holds its rows' cells and is at most max_rows unless at max order.
+        for (p, n) in &plan {
+            assert!(*n <= 4 || p.order == 6);
+        }
+        // Sorted in nested order, and cells do not overlap.
+        let ranges: Vec<(u64, u64)> = plan.iter().map(|(p, _)| p.range29()).collect();
+        assert!(ranges.windows(2).all(|w| w[0].1 <= w[1].0));
+    }
+
+    #[test]
+    fn properties_escape_round_trip() {
+        for s in ["a=b", "x:y", "back\\slash", "line\nbreak", "plain"] {
+            assert_eq!(unescape_property(&escape_property(s)), s);
+        }
+    }
+}
