@@ -6,6 +6,10 @@
 //! ingest as the platform's own photometry. The numeric pieces (tracks, objects, calibration,
 //! cross-match, HEALPix, proper motion) live in `tomoe-core`.
 
+pub mod config;
+pub mod db;
 pub mod gaia;
+pub mod ingest;
 pub mod input;
+pub mod pipeline;
 mod table;

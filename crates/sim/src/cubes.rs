@@ -48,6 +48,20 @@ pub struct CubeSim {
     pub asteroid_rate: (f64, f64),
     /// Random seed.
     pub seed: u64,
+    /// Draw the stars from this Gaia-like catalogue instead of at random: every source that
+    /// falls on the chip at the exposure's epoch (proper motion applied) is rendered with the
+    /// magnitude the photometric model gives it, and its truth id is its `source_id`.
+    pub gaia: Option<Vec<crate::gaia::GaiaSource>>,
+    /// Photometric model with a catalogue: m_inst = G + Σ cᵢ (BP−RP)ⁱ − zp − k (BP−RP), with
+    /// m_inst = −2.5 log10(flux per frame [ADU]). (zp, k, [cᵢ]).
+    pub photometry: (f64, f64, Vec<f64>),
+    /// Stars that are not in the catalogue (truth kind `extra`, ids 9 000 000 + i), uniform over
+    /// the chip with magnitudes 13–17 (with a catalogue only).
+    pub extra_stars: usize,
+    /// Exposure and chip of the stack simulation to render (0, 0 by default).
+    pub exposure: usize,
+    /// Chip.
+    pub chip: usize,
 }
 
 impl Default for CubeSim {
@@ -70,6 +84,11 @@ impl Default for CubeSim {
             cosmics: 3,
             asteroid_rate: (0.8, 0.3),
             seed: 1,
+            gaia: None,
+            photometry: (24.0, 0.0, vec![0.0]),
+            extra_stars: 0,
+            exposure: 0,
+            chip: 0,
         }
     }
 }
@@ -115,7 +134,10 @@ impl CubeSim {
     pub fn shutter(&self) -> RollingShutter {
         let tframe = 1.0 / f64::from(self.stack.fps);
         RollingShutter {
-            utc_start: self.stack.start,
+            utc_start: self
+                .stack
+                .start
+                .add_seconds(self.exposure as f64 * self.stack.cadence()),
             tframe,
             trlstep1: 0.000_414_75,
             exptime1: tframe - 0.000_096,
@@ -128,13 +150,74 @@ impl CubeSim {
     /// Renders the cube and its truth into `dir` as `rTMQ<frame id>.fits` and `….truth.csv`.
     pub fn write(&self, dir: &Path) -> std::io::Result<CubeOutput> {
         let (w, h) = (self.stack.width, self.stack.height);
-        let wcs = self.stack.wcs(0, 0);
+        let (ek, ec) = (self.exposure, self.chip);
+        let wcs = self.stack.wcs(ek, ec);
         let sh = self.shutter();
-        let mut rng = StdRng::seed_from_u64(self.seed);
+        let mut rng = StdRng::seed_from_u64(
+            self.seed
+                ^ (ek as u64).wrapping_mul(0x9E37_79B9)
+                ^ (ec as u64).wrapping_mul(0x85EB_CA6B),
+        );
         // Star list on the sky (uniform over the chip), magnitudes 11–18 with counts rising
         // ×10^0.3 per magnitude; flux per frame from a zero point of 24 mag per 0.5 s frame.
+        // With a catalogue: its sources on the chip, plus `extra_stars` not in it.
         let mut stars = Vec::new();
-        for i in 0..self.stars {
+        let (zp, kcol, coeffs) = &self.photometry;
+        if let Some(cat) = &self.gaia {
+            let epoch = sh.utc_start.julian_epoch();
+            let mut nvar = 0;
+            for s in cat {
+                let (ra, dec) = tomoe_core::astrometry::propagate(
+                    s.ra,
+                    s.dec,
+                    s.pmra,
+                    s.pmdec,
+                    s.ref_epoch,
+                    epoch,
+                );
+                let Some((fx, fy)) = wcs.sky_to_pix(ra, dec) else {
+                    continue;
+                };
+                if !(fx - 1.0 >= 5.0
+                    && fx - 1.0 < w as f64 - 5.0
+                    && fy - 1.0 >= 5.0
+                    && fy - 1.0 < h as f64 - 5.0)
+                {
+                    continue;
+                }
+                let c = s.bp - s.rp;
+                let pred = s.g + coeffs.iter().rev().fold(0.0, |a, ci| a * c + ci);
+                // Instrument magnitude expressed on the "zp" scale of the random-star branch.
+                let mag = pred - kcol * c;
+                let var = nvar < self.variables;
+                nvar += usize::from(var);
+                let (amp, period, phase) = (
+                    rng.random_range(0.1..0.5),
+                    rng.random_range(1.0..5.0),
+                    rng.random_range(0.0..std::f64::consts::TAU),
+                );
+                stars.push((
+                    s.source_id as u64,
+                    ra,
+                    dec,
+                    mag - (zp - 24.0),
+                    var,
+                    amp,
+                    period,
+                    phase,
+                ));
+            }
+            for i in 0..self.extra_stars {
+                let (px, py) = (
+                    rng.random_range(5.0..w as f64 - 5.0),
+                    rng.random_range(5.0..h as f64 - 5.0),
+                );
+                let (ra, dec) = wcs.pix_to_sky(px + 1.0, py + 1.0);
+                let mag = rng.random_range(13.0..17.0);
+                stars.push((9_000_000 + i as u64, ra, dec, mag, false, 0.0, 1.0, 0.0));
+            }
+        }
+        for i in 0..if self.gaia.is_some() { 0 } else { self.stars } {
             let (px, py) = (
                 rng.random_range(5.0..w as f64 - 5.0),
                 rng.random_range(5.0..h as f64 - 5.0),
@@ -185,7 +268,13 @@ impl CubeSim {
                 }
                 add_gaussian_star(&mut img, w, h, x, y, flux, sigma);
                 truth.push(Truth {
-                    kind: if var { "variable" } else { "star" },
+                    kind: if var {
+                        "variable"
+                    } else if self.gaia.is_some() && id < 10_000_000 {
+                        "extra"
+                    } else {
+                        "star"
+                    },
                     id,
                     frame: k,
                     x,
@@ -273,7 +362,7 @@ impl CubeSim {
             cube.extend(img);
         }
         // Header: the stack's, turned into a cube.
-        let mut hdr = self.stack.header(0, 0);
+        let mut hdr = self.stack.header(ek, ec);
         hdr.cards.retain(|c| {
             !matches!(
                 c.keyword.as_str(),
@@ -328,7 +417,7 @@ impl CubeSim {
             "[e-] simulated read noise",
         ));
         std::fs::create_dir_all(dir)?;
-        let id = self.stack.frame_id(0, 0);
+        let id = self.stack.frame_id(ek, ec);
         let cube_path = dir.join(format!("r{id}.fits"));
         let mut f = std::io::BufWriter::new(std::fs::File::create(&cube_path)?);
         write_image_f32(&mut f, &hdr, &cube)?;

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod gaia;
+mod ingest;
 mod input;
 
 use std::path::PathBuf;

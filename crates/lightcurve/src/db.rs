@@ -1,0 +1,1150 @@
+//! The light-curve database on disk: nights, the object registry, published HATS tables.
+//!
+//! ```text
+//! <root>/nights/<YYYY-MM-DD>/detections.parquet  one row per static source per frame
+//!                           /sources.parquet     one row per static track (object, Gaia data)
+//!                           /movers.parquet      points of moving tracks
+//!                           /singles.parquet     single-frame events
+//!                           /calibration.parquet one row per (exposure, chip)
+//!                           /manifest.json       inputs, counts, time of ingest
+//! <root>/registry.parquet                        non-Gaia objects (id, mean position, count)
+//! <root>/catalogs/vNNNNNN/{detections,objects,movers,singles}/   HATS catalogs
+//!                        /calibration.parquet
+//! <root>/current -> catalogs/vNNNNNN             what readers (LSDB, the web service) open
+//! ```
+//!
+//! **Atomic and idempotent nights.** A night is written into a temporary directory and swapped
+//! in whole ([`tomoe_store::atomic::exchange_dirs`]); re-ingesting a night replaces it. The
+//! registry is saved *before* the night (an interrupted ingest leaves at most unused ids, which
+//! are never handed out again). Publishing builds a new version of every catalog from all
+//! nights and then replaces the `current` link in one rename, so a reader sees the previous
+//! version or the new one, never a mix; the version before is kept for readers still using it.
+//! Writers take an exclusive lock on `<root>/.lock`.
+//!
+//! **Partitioning.** Objects are placed by their position (Gaia's for Gaia objects, the mean of
+//! the tracks otherwise); every detection carries its *object's* `_healpix_29`, so all detections
+//! of an object live in the object's partition, sorted by object and time.
+
+use crate::pipeline::{CalibrationRow, DetectionRow, MoverRow, SingleRow, StaticTrack};
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tomoe_core::objects::{Object, Registry};
+use tomoe_core::time::{CivilDate, UtcMicros};
+use tomoe_store::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float32Array, Float64Array, Int32Array, Int64Array,
+    StringArray, TimestampMicrosecondArray, UInt64Array,
+};
+use tomoe_store::arrow::compute::concat_batches;
+use tomoe_store::arrow::datatypes::{
+    DataType, Field, Float32Type, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit,
+};
+use tomoe_store::arrow::record_batch::RecordBatch;
+use tomoe_store::atomic::{exchange_dirs, sync_dir, write_atomic};
+use tomoe_store::hats::{self, CatalogType, HatsOptions};
+use tomoe_store::parquet::arrow::ArrowWriter;
+use tomoe_store::parquet::basic::{Compression, ZstdLevel};
+use tomoe_store::parquet::file::properties::WriterProperties;
+
+/// Errors of the database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// File system.
+    #[error("{path}: {source}")]
+    Io {
+        /// Where.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Parquet/Arrow/HATS.
+    #[error("{path}: {message}")]
+    Table {
+        /// Where.
+        path: PathBuf,
+        /// What.
+        message: String,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DbError + '_ {
+    move |source| DbError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn table(path: &Path) -> impl FnOnce(String) -> DbError + '_ {
+    move |message| DbError::Table {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+fn ts_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+fn f32s(v: impl Iterator<Item = f64>) -> ArrayRef {
+    Arc::new(Float32Array::from_iter(
+        v.map(|x| x.is_finite().then_some(x as f32)),
+    ))
+}
+
+fn f64s(v: impl Iterator<Item = f64>) -> ArrayRef {
+    Arc::new(Float64Array::from_iter(
+        v.map(|x| x.is_finite().then_some(x)),
+    ))
+}
+
+fn times(v: impl Iterator<Item = UtcMicros>) -> Vec<ArrayRef> {
+    let t: Vec<UtcMicros> = v.collect();
+    vec![
+        Arc::new(
+            TimestampMicrosecondArray::from_iter_values(t.iter().map(|t| t.0)).with_timezone("UTC"),
+        ),
+        Arc::new(Float64Array::from_iter_values(t.iter().map(|t| t.mjd()))),
+    ]
+}
+
+fn time_fields() -> Vec<Field> {
+    vec![
+        Field::new("time", ts_type(), false),
+        Field::new("mjd", DataType::Float64, false),
+    ]
+}
+
+fn batch(fields: Vec<Field>, cols: Vec<ArrayRef>) -> RecordBatch {
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+        .unwrap_or_else(|e| unreachable!("columns match their schema: {e}"))
+}
+
+/// Schema of the detections table (without `_healpix_29`).
+pub fn detections_schema() -> SchemaRef {
+    detections_batch(&[]).schema()
+}
+
+/// Detections as Arrow.
+pub fn detections_batch(rows: &[DetectionRow]) -> RecordBatch {
+    let mut fields = vec![
+        Field::new("object_id", DataType::Int64, false),
+        Field::new("source_id", DataType::Int64, true),
+        Field::new("exp_id", DataType::Int64, false),
+        Field::new("det_id", DataType::Int32, false),
+        Field::new("frame", DataType::Int32, false),
+    ];
+    fields.extend(time_fields());
+    fields.extend([
+        Field::new("x", DataType::Float32, false),
+        Field::new("y", DataType::Float32, false),
+        Field::new("ra", DataType::Float64, false),
+        Field::new("dec", DataType::Float64, false),
+        Field::new("flux", DataType::Float32, true),
+        Field::new("flux_err", DataType::Float32, true),
+        Field::new("mag_inst", DataType::Float32, true),
+        Field::new("mag_inst_err", DataType::Float32, true),
+        Field::new("mag", DataType::Float32, true),
+        Field::new("mag_err", DataType::Float32, true),
+        Field::new("flags", DataType::Int32, false),
+        Field::new("phot_g_mean_mag", DataType::Float32, true),
+        Field::new("bp_rp", DataType::Float32, true),
+    ]);
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| r.object_id),
+        )),
+        Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.source_id))),
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.exp_id))),
+        Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.det_id))),
+        Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.frame))),
+    ];
+    cols.extend(times(rows.iter().map(|r| r.time)));
+    cols.extend([
+        Arc::new(Float32Array::from_iter_values(
+            rows.iter().map(|r| r.x as f32),
+        )) as ArrayRef,
+        Arc::new(Float32Array::from_iter_values(
+            rows.iter().map(|r| r.y as f32),
+        )),
+        Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.ra))),
+        Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.dec))),
+        f32s(rows.iter().map(|r| r.flux)),
+        f32s(rows.iter().map(|r| r.flux_err)),
+        f32s(rows.iter().map(|r| r.mag_inst)),
+        f32s(rows.iter().map(|r| r.mag_inst_err)),
+        f32s(rows.iter().map(|r| r.mag)),
+        f32s(rows.iter().map(|r| r.mag_err)),
+        Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.flags))),
+        f32s(rows.iter().map(|r| r.g)),
+        f32s(rows.iter().map(|r| r.bp_rp)),
+    ]);
+    batch(fields, cols)
+}
+
+/// Static tracks of a night (one row per track: object, its position, Gaia data).
+pub fn sources_batch(tracks: &[(i64, &StaticTrack)]) -> RecordBatch {
+    let fields = vec![
+        Field::new("object_id", DataType::Int64, false),
+        Field::new("source_id", DataType::Int64, true),
+        Field::new("ra", DataType::Float64, false),
+        Field::new("dec", DataType::Float64, false),
+        Field::new("gaia_ra", DataType::Float64, true),
+        Field::new("gaia_dec", DataType::Float64, true),
+        Field::new("phot_g_mean_mag", DataType::Float64, true),
+        Field::new("bp_rp", DataType::Float64, true),
+        Field::new("parallax", DataType::Float64, true),
+        Field::new("pmra", DataType::Float64, true),
+        Field::new("pmdec", DataType::Float64, true),
+    ];
+    let g = |f: fn(&crate::gaia::GaiaStar) -> f64| {
+        f64s(
+            tracks
+                .iter()
+                .map(move |(_, t)| t.gaia.as_ref().map_or(f64::NAN, f)),
+        )
+    };
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from_iter_values(
+            tracks.iter().map(|(id, _)| *id),
+        )),
+        Arc::new(Int64Array::from_iter(
+            tracks.iter().map(|(_, t)| t.gaia.map(|g| g.source_id)),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            tracks.iter().map(|(_, t)| t.ra),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            tracks.iter().map(|(_, t)| t.dec),
+        )),
+        g(|s| s.ra()),
+        g(|s| s.dec()),
+        g(|s| s.g()),
+        g(|s| s.bp_rp()),
+        g(|s| s.v[6]),
+        g(|s| s.v[crate::gaia::PMRA]),
+        g(|s| s.v[crate::gaia::PMDEC]),
+    ];
+    batch(fields, cols)
+}
+
+/// Moving-track points as Arrow.
+pub fn movers_batch(rows: &[MoverRow]) -> RecordBatch {
+    let mut fields = vec![
+        Field::new("exp_id", DataType::Int64, false),
+        Field::new("det_id", DataType::Int32, false),
+        Field::new("track", DataType::Int32, false),
+        Field::new("frame", DataType::Int32, false),
+    ];
+    fields.extend(time_fields());
+    fields.extend([
+        Field::new("x", DataType::Float32, false),
+        Field::new("y", DataType::Float32, false),
+        Field::new("ra", DataType::Float64, false),
+        Field::new("dec", DataType::Float64, false),
+        Field::new("flux", DataType::Float32, true),
+        Field::new("flux_err", DataType::Float32, true),
+        Field::new("mag", DataType::Float32, true),
+        Field::new("rate_px_s", DataType::Float64, false),
+        Field::new("rate_err_px_s", DataType::Float64, false),
+        Field::new("rate_arcsec_s", DataType::Float64, false),
+        Field::new("direction_deg", DataType::Float64, false),
+        Field::new("direction_err_deg", DataType::Float64, false),
+        Field::new("n_points", DataType::Int32, false),
+    ]);
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.exp_id))),
+        Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.det_id))),
+        Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.track))),
+        Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.frame))),
+    ];
+    cols.extend(times(rows.iter().map(|r| r.time)));
+    cols.extend([
+        Arc::new(Float32Array::from_iter_values(
+            rows.iter().map(|r| r.x as f32),
+        )) as ArrayRef,
+        Arc::new(Float32Array::from_iter_values(
+            rows.iter().map(|r| r.y as f32),
+        )),
+        Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.ra))),
+        Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.dec))),
+        f32s(rows.iter().map(|r| r.flux)),
+        f32s(rows.iter().map(|r| r.flux_err)),
+        f32s(rows.iter().map(|r| r.mag)),
+        Arc::new(Float64Array::from_iter_values(
+            rows.iter().map(|r| r.rate_px_s),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            rows.iter().map(|r| r.rate_err_px_s),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            rows.iter().map(|r| r.rate_arcsec_s),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            rows.iter().map(|r| r.direction_deg),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            rows.iter().map(|r| r.direction_err_deg),
+        )),
+        Arc::new(Int32Array::from_iter_values(
+            rows.iter().map(|r| r.n_points),
+        )),
+    ]);
+    batch(fields, cols)
+}
+
+/// Single events as Arrow.
+pub fn singles_batch(rows: &[SingleRow]) -> RecordBatch {
+    let mut fields = vec![
+        Field::new("exp_id", DataType::Int64, false),
+        Field::new("det_id", DataType::Int32, false),
+        Field::new("frame", DataType::Int32, false),
+    ];
+    fields.extend(time_fields());
+    fields.extend([
+        Field::new("x", DataType::Float32, false),
+        Field::new("y", DataType::Float32, false),
+        Field::new("ra", DataType::Float64, false),
+        Field::new("dec", DataType::Float64, false),
+        Field::new("flux", DataType::Float32, true),
+        Field::new("flux_err", DataType::Float32, true),
+        Field::new("mag", DataType::Float32, true),
+        Field::new("flags", DataType::Int32, false),
+    ]);
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.exp_id))),
+        Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.det_id))),
+        Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.frame))),
+    ];
+    cols.extend(times(rows.iter().map(|r| r.time)));
+    cols.extend([
+        Arc::new(Float32Array::from_iter_values(
+            rows.iter().map(|r| r.x as f32),
+        )) as ArrayRef,
+        Arc::new(Float32Array::from_iter_values(
+            rows.iter().map(|r| r.y as f32),
+        )),
+        Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.ra))),
+        Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.dec))),
+        f32s(rows.iter().map(|r| r.flux)),
+        f32s(rows.iter().map(|r| r.flux_err)),
+        f32s(rows.iter().map(|r| r.mag)),
+        Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.flags))),
+    ]);
+    batch(fields, cols)
+}
+
+/// The calibration table as Arrow.
+pub fn calibration_batch(rows: &[CalibrationRow]) -> RecordBatch {
+    let mut fields = vec![
+        Field::new("exp_id", DataType::Int64, false),
+        Field::new("det_id", DataType::Int32, false),
+        Field::new("frame_id", DataType::Utf8, false),
+        Field::new("night", DataType::Utf8, false),
+    ];
+    fields.extend(time_fields());
+    fields.extend([
+        Field::new("calibrated", DataType::Boolean, false),
+        Field::new("zp", DataType::Float64, true),
+        Field::new("zp_err", DataType::Float64, true),
+        Field::new("colour_term", DataType::Float64, true),
+        Field::new("colour_term_err", DataType::Float64, true),
+        Field::new("scatter", DataType::Float64, true),
+        Field::new("n_stars", DataType::Int32, false),
+        Field::new("n_clipped", DataType::Int32, false),
+        Field::new("median_bp_rp", DataType::Float64, true),
+        Field::new("n_static", DataType::Int32, false),
+        Field::new("n_gaia", DataType::Int32, false),
+        Field::new("n_moving", DataType::Int32, false),
+        Field::new("n_single", DataType::Int32, false),
+        Field::new("n_detections", DataType::Int64, false),
+    ]);
+    let fit = |f: fn(&tomoe_core::calib::Calibration) -> f64| {
+        f64s(rows.iter().map(move |r| r.fit.as_ref().map_or(f64::NAN, f)))
+    };
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.exp_id))),
+        Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.det_id))),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.frame_id.clone()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.night.to_string()),
+        )),
+    ];
+    cols.extend(times(rows.iter().map(|r| r.time)));
+    cols.extend([
+        Arc::new(BooleanArray::from_iter(
+            rows.iter().map(|r| Some(r.fit.is_some())),
+        )) as ArrayRef,
+        fit(|c| c.zp),
+        fit(|c| c.zp_err),
+        fit(|c| c.colour),
+        fit(|c| c.colour_err),
+        fit(|c| c.scatter),
+        Arc::new(Int32Array::from_iter_values(
+            rows.iter().map(|r| r.fit.map_or(0, |c| c.n_used as i32)),
+        )),
+        Arc::new(Int32Array::from_iter_values(
+            rows.iter().map(|r| r.fit.map_or(0, |c| c.n_clipped as i32)),
+        )),
+        f64s(rows.iter().map(|r| r.median_colour)),
+        Arc::new(Int32Array::from_iter_values(
+            rows.iter().map(|r| r.n_static),
+        )),
+        Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.n_gaia))),
+        Arc::new(Int32Array::from_iter_values(
+            rows.iter().map(|r| r.n_moving),
+        )),
+        Arc::new(Int32Array::from_iter_values(
+            rows.iter().map(|r| r.n_single),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| r.n_detections),
+        )),
+    ]);
+    batch(fields, cols)
+}
+
+fn props() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+        .set_max_row_group_row_count(Some(128 * 1024))
+        .build()
+}
+
+/// Writes one batch as a Parquet file (not atomic by itself: used inside a directory that is
+/// swapped in whole, or through [`write_atomic`]).
+fn write_parquet_file(path: &Path, b: &RecordBatch) -> Result<(), DbError> {
+    let f = fs::File::create(path).map_err(io(path))?;
+    let mut w = ArrowWriter::try_new(f, b.schema(), Some(props()))
+        .map_err(|e| table(path)(e.to_string()))?;
+    w.write(b).map_err(|e| table(path)(e.to_string()))?;
+    let f = w.into_inner().map_err(|e| table(path)(e.to_string()))?;
+    f.sync_all().map_err(io(path))
+}
+
+fn read_parquet_file(path: &Path) -> Result<Vec<RecordBatch>, DbError> {
+    tomoe_store::obslog::read_parquet(path, None).map_err(|e| table(path)(e.to_string()))
+}
+
+/// A night's results, ready to be written.
+#[derive(Debug, Default)]
+pub struct NightTables {
+    /// Detections.
+    pub detections: Vec<DetectionRow>,
+    /// Static tracks with their object ids.
+    pub sources: Option<RecordBatch>,
+    /// Moving-track points.
+    pub movers: Vec<MoverRow>,
+    /// Single events.
+    pub singles: Vec<SingleRow>,
+    /// Calibrations.
+    pub calibration: Vec<CalibrationRow>,
+    /// The inputs (for the manifest).
+    pub inputs: Vec<PathBuf>,
+}
+
+/// What [`LcDb::publish`] wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishReport {
+    /// The version directory.
+    pub version: PathBuf,
+    /// Detections.
+    pub detections: usize,
+    /// Objects.
+    pub objects: usize,
+    /// Moving-track points.
+    pub movers: usize,
+    /// Single events.
+    pub singles: usize,
+    /// Partitions of the detections catalog.
+    pub partitions: usize,
+}
+
+/// The database at a root directory.
+#[derive(Debug, Clone)]
+pub struct LcDb {
+    root: PathBuf,
+}
+
+/// An exclusive writer lock on the database (released on drop).
+#[derive(Debug)]
+pub struct WriteLock {
+    _file: fs::File,
+}
+
+impl LcDb {
+    /// The database at `root` (created on first write).
+    pub fn new(root: &Path) -> Self {
+        Self {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// Its root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Takes the writer lock (waits for another writer to finish).
+    pub fn lock(&self) -> Result<WriteLock, DbError> {
+        fs::create_dir_all(&self.root).map_err(io(&self.root))?;
+        let p = self.root.join(".lock");
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(io(&p))?;
+        f.lock().map_err(io(&p))?;
+        Ok(WriteLock { _file: f })
+    }
+
+    fn night_dir(&self, night: CivilDate) -> PathBuf {
+        self.root.join("nights").join(night.to_string())
+    }
+
+    /// Nights ingested, sorted.
+    pub fn nights(&self) -> Result<Vec<CivilDate>, DbError> {
+        let d = self.root.join("nights");
+        if !d.exists() {
+            return Ok(Vec::new());
+        }
+        let mut out: Vec<CivilDate> = fs::read_dir(&d)
+            .map_err(io(&d))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| CivilDate::parse(&e.file_name().to_string_lossy()).ok())
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// The registry of non-Gaia objects as saved.
+    pub fn load_registry(&self, radius_arcsec: f64) -> Result<Registry, DbError> {
+        let p = self.root.join("registry.parquet");
+        if !p.exists() {
+            return Ok(Registry::new(radius_arcsec));
+        }
+        let b = read_parquet_file(&p)?;
+        let mut objs = Vec::new();
+        let mut next = 1i64;
+        for b in &b {
+            let col = |n: &str| {
+                b.column_by_name(n)
+                    .cloned()
+                    .ok_or_else(|| table(&p)(format!("no column {n}")))
+            };
+            let (id, ra, dec, n) = (col("id")?, col("ra")?, col("dec")?, col("n")?);
+            let (id, ra, dec, n) = (
+                id.as_primitive::<Int64Type>(),
+                ra.as_primitive::<Float64Type>(),
+                dec.as_primitive::<Float64Type>(),
+                n.as_primitive::<Int64Type>(),
+            );
+            for i in 0..b.num_rows() {
+                objs.push(Object {
+                    id: id.value(i),
+                    ra: ra.value(i),
+                    dec: dec.value(i),
+                    n: n.value(i) as u64,
+                });
+            }
+            if let Some(v) = b.schema().metadata().get("next_id") {
+                next = v
+                    .parse()
+                    .map_err(|_| table(&p)(format!("bad next_id {v:?}")))?;
+            }
+        }
+        Ok(Registry::restore(radius_arcsec, &objs, next))
+    }
+
+    /// Saves the registry atomically.
+    pub fn save_registry(&self, r: &Registry) -> Result<(), DbError> {
+        let p = self.root.join("registry.parquet");
+        let o = r.objects();
+        let schema = Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("ra", DataType::Float64, false),
+            Field::new("dec", DataType::Float64, false),
+            Field::new("n", DataType::Int64, false),
+        ])
+        .with_metadata([("next_id".to_string(), r.next_id().to_string())].into());
+        let b = RecordBatch::try_new(
+            Arc::new(schema),
+            vec![
+                Arc::new(Int64Array::from_iter_values(o.iter().map(|o| o.id))),
+                Arc::new(Float64Array::from_iter_values(o.iter().map(|o| o.ra))),
+                Arc::new(Float64Array::from_iter_values(o.iter().map(|o| o.dec))),
+                Arc::new(Int64Array::from_iter_values(o.iter().map(|o| o.n as i64))),
+            ],
+        )
+        .map_err(|e| table(&p)(e.to_string()))?;
+        let mut err = None;
+        write_atomic(&p, |f| {
+            let r = (|| {
+                let mut w = ArrowWriter::try_new(f.try_clone()?, b.schema(), Some(props()))
+                    .map_err(std::io::Error::other)?;
+                w.write(&b).map_err(std::io::Error::other)?;
+                w.close().map_err(std::io::Error::other)?;
+                Ok::<_, std::io::Error>(())
+            })();
+            if let Err(e) = &r {
+                err = Some(e.to_string());
+            }
+            r
+        })
+        .map_err(io(&p))
+    }
+
+    /// Writes (or replaces) one night atomically.
+    pub fn write_night(&self, night: CivilDate, t: &NightTables) -> Result<(), DbError> {
+        let nights = self.root.join("nights");
+        fs::create_dir_all(&nights).map_err(io(&nights))?;
+        let dst = self.night_dir(night);
+        let tmp = nights.join(format!(".{night}.building-{}", std::process::id()));
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+        }
+        fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        let res = (|| {
+            write_parquet_file(
+                &tmp.join("detections.parquet"),
+                &detections_batch(&t.detections),
+            )?;
+            let src = t.sources.clone().unwrap_or_else(|| sources_batch(&[]));
+            write_parquet_file(&tmp.join("sources.parquet"), &src)?;
+            write_parquet_file(&tmp.join("movers.parquet"), &movers_batch(&t.movers))?;
+            write_parquet_file(&tmp.join("singles.parquet"), &singles_batch(&t.singles))?;
+            write_parquet_file(
+                &tmp.join("calibration.parquet"),
+                &calibration_batch(&t.calibration),
+            )?;
+            let manifest = serde_json::json!({
+                "night": night.to_string(),
+                "ingested_at": UtcMicros::now().to_iso(),
+                "inputs": t.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+                "detections": t.detections.len(),
+                "movers": t.movers.len(),
+                "singles": t.singles.len(),
+                "calibrations": t.calibration.len(),
+            });
+            let mp = tmp.join("manifest.json");
+            fs::write(
+                &mp,
+                serde_json::to_vec_pretty(&manifest).unwrap_or_default(),
+            )
+            .map_err(io(&mp))?;
+            sync_dir(&tmp).map_err(io(&tmp))
+        })();
+        if let Err(e) = res {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        if dst.exists() {
+            exchange_dirs(&dst, &tmp).map_err(io(&dst))?;
+            fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+        } else {
+            fs::rename(&tmp, &dst).map_err(io(&dst))?;
+        }
+        sync_dir(&nights).map_err(io(&nights))
+    }
+
+    /// The published version readers should open (`<root>/current`), if any.
+    pub fn current(&self) -> Option<PathBuf> {
+        let link = self.root.join("current");
+        fs::canonicalize(&link).ok()
+    }
+
+    fn read_all_nights(&self, file: &str) -> Result<Vec<RecordBatch>, DbError> {
+        let mut out = Vec::new();
+        for n in self.nights()? {
+            let p = self.night_dir(n).join(file);
+            out.extend(read_parquet_file(&p)?);
+        }
+        Ok(out)
+    }
+
+    /// Builds every catalog from all nights into a new version and makes it current.
+    pub fn publish(
+        &self,
+        partition_rows: usize,
+        registry: &Registry,
+    ) -> Result<PublishReport, DbError> {
+        let cats = self.root.join("catalogs");
+        fs::create_dir_all(&cats).map_err(io(&cats))?;
+        let mut versions: Vec<u64> = fs::read_dir(&cats)
+            .map_err(io(&cats))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .strip_prefix('v')?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        versions.sort_unstable();
+        let next = versions.last().map_or(1, |v| v + 1);
+        let vdir = cats.join(format!("v{next:06}"));
+        fs::create_dir_all(&vdir).map_err(io(&vdir))?;
+        let res = self.build_version(&vdir, partition_rows, registry);
+        let report = match res {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&vdir);
+                return Err(e);
+            }
+        };
+        // Swap the `current` link in one rename.
+        let link = self.root.join("current");
+        let tmp_link = self.root.join(format!(".current.{}", std::process::id()));
+        let _ = fs::remove_file(&tmp_link);
+        std::os::unix::fs::symlink(Path::new("catalogs").join(format!("v{next:06}")), &tmp_link)
+            .map_err(io(&tmp_link))?;
+        fs::rename(&tmp_link, &link).map_err(io(&link))?;
+        sync_dir(&self.root).map_err(io(&self.root))?;
+        // Keep the version before (readers may still hold it); remove older ones.
+        for v in versions.iter().rev().skip(1) {
+            let _ = fs::remove_dir_all(cats.join(format!("v{v:06}")));
+        }
+        Ok(report)
+    }
+
+    fn build_version(
+        &self,
+        vdir: &Path,
+        partition_rows: usize,
+        registry: &Registry,
+    ) -> Result<PublishReport, DbError> {
+        let err = |p: &Path| {
+            let p = p.to_path_buf();
+            move |e: tomoe_store::hats::HatsError| DbError::Table {
+                path: p,
+                message: e.to_string(),
+            }
+        };
+        // Objects: positions and Gaia data from the nights' source rows (Gaia position for Gaia
+        // objects; the registry's mean position for the others).
+        let src_batches = self.read_all_nights("sources.parquet")?;
+        let src = concat_batches(&sources_batch(&[]).schema(), &src_batches)
+            .map_err(|e| table(vdir)(e.to_string()))?;
+        let reg: HashMap<i64, (f64, f64)> = registry
+            .objects()
+            .iter()
+            .map(|o| (o.id, (o.ra, o.dec)))
+            .collect();
+        let mut objects: HashMap<i64, ObjectInfo> = HashMap::new();
+        {
+            let c = |n: &str| {
+                src.column_by_name(n)
+                    .cloned()
+                    .unwrap_or_else(|| unreachable!("sources column {n}"))
+            };
+            let (oid, sid, ra, dec, gra, gdec, g, bprp, plx, pmra, pmdec) = (
+                c("object_id"),
+                c("source_id"),
+                c("ra"),
+                c("dec"),
+                c("gaia_ra"),
+                c("gaia_dec"),
+                c("phot_g_mean_mag"),
+                c("bp_rp"),
+                c("parallax"),
+                c("pmra"),
+                c("pmdec"),
+            );
+            let f = |a: &ArrayRef, i: usize| {
+                let a = a.as_primitive::<Float64Type>();
+                if a.is_valid(i) {
+                    a.value(i)
+                } else {
+                    f64::NAN
+                }
+            };
+            let oid = oid.as_primitive::<Int64Type>();
+            let sid = sid.as_primitive::<Int64Type>();
+            for i in 0..src.num_rows() {
+                let id = oid.value(i);
+                objects.entry(id).or_insert_with(|| {
+                    let gaia = sid.is_valid(i).then(|| sid.value(i));
+                    let (ra_o, dec_o) = match gaia {
+                        Some(_) => (f(&gra, i), f(&gdec, i)),
+                        None => reg.get(&id).copied().unwrap_or((f(&ra, i), f(&dec, i))),
+                    };
+                    ObjectInfo {
+                        source_id: gaia,
+                        ra: ra_o,
+                        dec: dec_o,
+                        g: f(&g, i),
+                        bp_rp: f(&bprp, i),
+                        parallax: f(&plx, i),
+                        pmra: f(&pmra, i),
+                        pmdec: f(&pmdec, i),
+                    }
+                });
+            }
+        }
+        // Detections keyed by their object's position.
+        let det_batches = self.read_all_nights("detections.parquet")?;
+        let det = concat_batches(&detections_schema(), &det_batches)
+            .map_err(|e| table(vdir)(e.to_string()))?;
+        let oid = det.column(0).as_primitive::<Int64Type>().clone();
+        let mut h29 = Vec::with_capacity(det.num_rows());
+        for i in 0..det.num_rows() {
+            let o = objects.get(&oid.value(i)).ok_or_else(|| {
+                table(vdir)(format!(
+                    "detection of object {} without a source row",
+                    oid.value(i)
+                ))
+            })?;
+            h29.push(tomoe_core::healpix::hash29(o.ra, o.dec));
+        }
+        let mut fields: Vec<Arc<Field>> = vec![Arc::new(Field::new(
+            hats::HEALPIX_COLUMN,
+            DataType::UInt64,
+            false,
+        ))];
+        fields.extend(det.schema().fields().iter().cloned());
+        let mut cols: Vec<ArrayRef> = vec![Arc::new(UInt64Array::from(h29))];
+        cols.extend(det.columns().iter().cloned());
+        let det_h = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+            .map_err(|e| table(vdir)(e.to_string()))?;
+        let mut opt = HatsOptions::new("tomoe_detections", CatalogType::Source);
+        opt.max_rows = partition_rows;
+        opt.max_order = 12;
+        opt.sort_by = vec!["object_id".into(), "time".into()];
+        let p = vdir.join("detections");
+        let dsum = hats::write_catalog(&p, det_h.schema(), &[det_h], &opt).map_err(err(&p))?;
+        // Object statistics.
+        let stats = object_stats(&det);
+        let mut ids: Vec<i64> = objects.keys().copied().collect();
+        ids.sort_unstable();
+        let obj_batch = objects_batch(&ids, &objects, &stats);
+        let mut opt = HatsOptions::new("tomoe_objects", CatalogType::Object);
+        opt.max_rows = partition_rows;
+        opt.max_order = 12;
+        opt.sort_by = vec!["object_id".into()];
+        let p = vdir.join("objects");
+        hats::write_catalog(&p, obj_batch.schema(), &[obj_batch], &opt).map_err(err(&p))?;
+        // Movers and singles by their own positions.
+        let mut n_mov = 0;
+        for (name, file, schema) in [
+            ("movers", "movers.parquet", movers_batch(&[]).schema()),
+            ("singles", "singles.parquet", singles_batch(&[]).schema()),
+        ] {
+            let b = self.read_all_nights(file)?;
+            let b = concat_batches(&schema, &b).map_err(|e| table(vdir)(e.to_string()))?;
+            if name == "movers" {
+                n_mov = b.num_rows();
+            }
+            let mut opt = HatsOptions::new(&format!("tomoe_{name}"), CatalogType::Source);
+            opt.max_rows = partition_rows;
+            opt.max_order = 12;
+            opt.sort_by = vec!["time".into()];
+            let p = vdir.join(name);
+            hats::write_catalog(&p, b.schema(), &[b], &opt).map_err(err(&p))?;
+        }
+        let singles = self
+            .read_all_nights("singles.parquet")?
+            .iter()
+            .map(|b| b.num_rows())
+            .sum();
+        let cal = self.read_all_nights("calibration.parquet")?;
+        let cal = concat_batches(&calibration_batch(&[]).schema(), &cal)
+            .map_err(|e| table(vdir)(e.to_string()))?;
+        write_parquet_file(&vdir.join("calibration.parquet"), &cal)?;
+        sync_dir(vdir).map_err(io(vdir))?;
+        Ok(PublishReport {
+            version: vdir.to_path_buf(),
+            detections: dsum.rows,
+            objects: ids.len(),
+            movers: n_mov,
+            singles,
+            partitions: dsum.partitions.len(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ObjectInfo {
+    source_id: Option<i64>,
+    ra: f64,
+    dec: f64,
+    g: f64,
+    bp_rp: f64,
+    parallax: f64,
+    pmra: f64,
+    pmdec: f64,
+}
+
+/// Per-object statistics of the calibrated magnitudes.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ObjectStats {
+    /// Detections (all).
+    pub n_det: i64,
+    /// Detections with a calibrated magnitude.
+    pub n_mag: i64,
+    /// Distinct exposures.
+    pub n_exp: i64,
+    /// First time [MJD].
+    pub first_mjd: f64,
+    /// Last time [MJD].
+    pub last_mjd: f64,
+    /// Mean magnitude.
+    pub mean_mag: f64,
+    /// Inverse-variance weighted mean magnitude.
+    pub wmean_mag: f64,
+    /// Median magnitude.
+    pub median_mag: f64,
+    /// Standard deviation.
+    pub std_mag: f64,
+    /// 1.4826 × MAD.
+    pub mad_std_mag: f64,
+    /// χ²/ν about the weighted mean.
+    pub chi2_red: f64,
+    /// von Neumann ratio η = δ² / σ² (time-ordered successive differences).
+    pub eta: f64,
+    /// Half the 5–95 percentile range.
+    pub amplitude: f64,
+}
+
+/// Statistics of one object's (time-ordered) calibrated magnitudes and errors.
+pub fn stats_of(mjd: &[f64], mag: &[f64], err: &[f64], exp: &[i64]) -> ObjectStats {
+    let mut s = ObjectStats {
+        n_det: mjd.len() as i64,
+        first_mjd: mjd.iter().copied().fold(f64::INFINITY, f64::min),
+        last_mjd: mjd.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        ..Default::default()
+    };
+    let mut e: Vec<i64> = exp.to_vec();
+    e.sort_unstable();
+    e.dedup();
+    s.n_exp = e.len() as i64;
+    let good: Vec<(f64, f64)> = mag
+        .iter()
+        .zip(err)
+        .filter(|(m, e)| m.is_finite() && e.is_finite() && **e > 0.0)
+        .map(|(m, e)| (*m, *e))
+        .collect();
+    let n = good.len();
+    s.n_mag = n as i64;
+    let nan = f64::NAN;
+    if n == 0 {
+        (
+            s.mean_mag,
+            s.wmean_mag,
+            s.median_mag,
+            s.std_mag,
+            s.mad_std_mag,
+            s.chi2_red,
+            s.eta,
+            s.amplitude,
+        ) = (nan, nan, nan, nan, nan, nan, nan, nan);
+        return s;
+    }
+    let nf = n as f64;
+    s.mean_mag = good.iter().map(|g| g.0).sum::<f64>() / nf;
+    let (mut sw, mut swm) = (0.0, 0.0);
+    for &(m, e) in &good {
+        let w = 1.0 / (e * e);
+        sw += w;
+        swm += w * m;
+    }
+    s.wmean_mag = swm / sw;
+    let var = if n > 1 {
+        good.iter().map(|g| (g.0 - s.mean_mag).powi(2)).sum::<f64>() / (nf - 1.0)
+    } else {
+        nan
+    };
+    s.std_mag = var.sqrt();
+    s.chi2_red = if n > 1 {
+        good.iter()
+            .map(|&(m, e)| ((m - s.wmean_mag) / e).powi(2))
+            .sum::<f64>()
+            / (nf - 1.0)
+    } else {
+        nan
+    };
+    let mut sorted: Vec<f64> = good.iter().map(|g| g.0).collect();
+    sorted.sort_by(f64::total_cmp);
+    let q = |p: f64| {
+        let x = p * (nf - 1.0);
+        let (i, f) = (x.floor() as usize, x - x.floor());
+        sorted[i] + f * (sorted[(i + 1).min(n - 1)] - sorted[i])
+    };
+    s.median_mag = q(0.5);
+    let mut dev: Vec<f64> = sorted.iter().map(|m| (m - s.median_mag).abs()).collect();
+    dev.sort_by(f64::total_cmp);
+    let md = if n % 2 == 1 {
+        dev[n / 2]
+    } else {
+        0.5 * (dev[n / 2 - 1] + dev[n / 2])
+    };
+    s.mad_std_mag = 1.4826 * md;
+    s.amplitude = 0.5 * (q(0.95) - q(0.05));
+    s.eta = if n > 2 && var > 0.0 {
+        let d2: f64 = good
+            .windows(2)
+            .map(|w| (w[1].0 - w[0].0).powi(2))
+            .sum::<f64>()
+            / (nf - 1.0);
+        d2 / var
+    } else {
+        nan
+    };
+    s
+}
+
+fn object_stats(det: &RecordBatch) -> HashMap<i64, ObjectStats> {
+    let col = |n: &str| {
+        det.column_by_name(n)
+            .cloned()
+            .unwrap_or_else(|| unreachable!("detections column {n}"))
+    };
+    let oid = col("object_id");
+    let oid = oid.as_primitive::<Int64Type>();
+    let mjd = col("mjd");
+    let mjd = mjd.as_primitive::<Float64Type>();
+    let mag = col("mag");
+    let mag = mag.as_primitive::<Float32Type>();
+    let err = col("mag_err");
+    let err = err.as_primitive::<Float32Type>();
+    let exp = col("exp_id");
+    let exp = exp.as_primitive::<Int64Type>();
+    let mut order: Vec<usize> = (0..det.num_rows()).collect();
+    order.sort_by(|&a, &b| {
+        oid.value(a)
+            .cmp(&oid.value(b))
+            .then(mjd.value(a).total_cmp(&mjd.value(b)))
+    });
+    let mut out = HashMap::new();
+    let mut i = 0;
+    let v32 = |a: &tomoe_store::arrow::array::PrimitiveArray<Float32Type>, k: usize| {
+        if a.is_valid(k) {
+            f64::from(a.value(k))
+        } else {
+            f64::NAN
+        }
+    };
+    while i < order.len() {
+        let id = oid.value(order[i]);
+        let mut j = i;
+        while j < order.len() && oid.value(order[j]) == id {
+            j += 1;
+        }
+        let idx = &order[i..j];
+        let m: Vec<f64> = idx.iter().map(|&k| mjd.value(k)).collect();
+        let g: Vec<f64> = idx.iter().map(|&k| v32(mag, k)).collect();
+        let e: Vec<f64> = idx.iter().map(|&k| v32(err, k)).collect();
+        let x: Vec<i64> = idx.iter().map(|&k| exp.value(k)).collect();
+        out.insert(id, stats_of(&m, &g, &e, &x));
+        i = j;
+    }
+    out
+}
+
+fn objects_batch(
+    ids: &[i64],
+    info: &HashMap<i64, ObjectInfo>,
+    stats: &HashMap<i64, ObjectStats>,
+) -> RecordBatch {
+    let inf = |id: &i64| info[id];
+    let st = |id: &i64| stats.get(id).copied().unwrap_or_default();
+    let fields = vec![
+        Field::new("object_id", DataType::Int64, false),
+        Field::new("source_id", DataType::Int64, true),
+        Field::new("ra", DataType::Float64, false),
+        Field::new("dec", DataType::Float64, false),
+        Field::new("phot_g_mean_mag", DataType::Float64, true),
+        Field::new("bp_rp", DataType::Float64, true),
+        Field::new("parallax", DataType::Float64, true),
+        Field::new("pmra", DataType::Float64, true),
+        Field::new("pmdec", DataType::Float64, true),
+        Field::new("n_det", DataType::Int64, false),
+        Field::new("n_mag", DataType::Int64, false),
+        Field::new("n_exp", DataType::Int64, false),
+        Field::new("first_mjd", DataType::Float64, true),
+        Field::new("last_mjd", DataType::Float64, true),
+        Field::new("mean_mag", DataType::Float64, true),
+        Field::new("wmean_mag", DataType::Float64, true),
+        Field::new("median_mag", DataType::Float64, true),
+        Field::new("std_mag", DataType::Float64, true),
+        Field::new("mad_std_mag", DataType::Float64, true),
+        Field::new("chi2_red", DataType::Float64, true),
+        Field::new("eta", DataType::Float64, true),
+        Field::new("amplitude", DataType::Float64, true),
+    ];
+    let fi = |f: fn(&ObjectInfo) -> f64| f64s(ids.iter().map(move |id| f(&inf(id))));
+    let fs = |f: fn(&ObjectStats) -> f64| f64s(ids.iter().map(move |id| f(&st(id))));
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from_iter_values(ids.iter().copied())),
+        Arc::new(Int64Array::from_iter(
+            ids.iter().map(|id| inf(id).source_id),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            ids.iter().map(|id| inf(id).ra),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            ids.iter().map(|id| inf(id).dec),
+        )),
+        fi(|o| o.g),
+        fi(|o| o.bp_rp),
+        fi(|o| o.parallax),
+        fi(|o| o.pmra),
+        fi(|o| o.pmdec),
+        Arc::new(Int64Array::from_iter_values(
+            ids.iter().map(|id| st(id).n_det),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            ids.iter().map(|id| st(id).n_mag),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            ids.iter().map(|id| st(id).n_exp),
+        )),
+        fs(|s| s.first_mjd),
+        fs(|s| s.last_mjd),
+        fs(|s| s.mean_mag),
+        fs(|s| s.wmean_mag),
+        fs(|s| s.median_mag),
+        fs(|s| s.std_mag),
+        fs(|s| s.mad_std_mag),
+        fs(|s| s.chi2_red),
+        fs(|s| s.eta),
+        fs(|s| s.amplitude),
+    ];
+    batch(fields, cols)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_of_constant_and_known_values() {
+        // Magnitudes 10, 11, 12, 13 with errors 1: mean 11.5, std √(5/3), χ²/ν = 5/3,
+        // η = (3 × 1²)/3 / (5/3) = 0.6, median 11.5, MAD 1 → 1.4826.
+        let s = stats_of(
+            &[1.0, 2.0, 3.0, 4.0],
+            &[10.0, 11.0, 12.0, 13.0],
+            &[1.0; 4],
+            &[1, 1, 2, 2],
+        );
+        assert_eq!((s.n_det, s.n_mag, s.n_exp), (4, 4, 2));
+        assert!((s.mean_mag - 11.5).abs() < 1e-12);
+        assert!((s.wmean_mag - 11.5).abs() < 1e-12);
+        assert!((s.std_mag - (5.0f64 / 3.0).sqrt()).abs() < 1e-12);
+        assert!((s.chi2_red - 5.0 / 3.0).abs() < 1e-12);
+        assert!((s.eta - 0.6).abs() < 1e-12);
+        assert!((s.median_mag - 11.5).abs() < 1e-12);
+        assert!((s.mad_std_mag - 1.4826).abs() < 1e-12);
+        // 5–95 %: 10.15 and 12.85 → amplitude 1.35.
+        assert!((s.amplitude - 1.35).abs() < 1e-12);
+        assert_eq!((s.first_mjd, s.last_mjd), (1.0, 4.0));
+        // Null magnitudes are skipped.
+        let s = stats_of(&[1.0, 2.0], &[f64::NAN, 5.0], &[0.1, 0.1], &[1, 1]);
+        assert_eq!((s.n_det, s.n_mag), (2, 1));
+        assert_eq!(s.mean_mag, 5.0);
+        assert!(s.std_mag.is_nan());
+    }
+}
