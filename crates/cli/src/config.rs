@@ -24,6 +24,8 @@ pub struct Config {
     pub photometry: PhotometryConfig,
     /// The web server (`tomoe serve`).
     pub web: WebConfig,
+    /// The light-curve ingest (`tomoe lc`, `tomoe gaia`).
+    pub lightcurve: tomoe_lightcurve::config::LightcurveConfig,
 }
 
 /// `[photometry]`: the noise model per gain setting (FORMAT.md §1: inverse gain 0.23 / 0.94 /

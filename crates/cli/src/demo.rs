@@ -4,6 +4,12 @@
 //! the archive daemon; writes simulated stacked images exposure by exposure (as the analysis
 //! host would); waits until every file is archived and logged; prints a summary; and leaves
 //! the data and a matching `tomoe.toml` in the demo directory for follow-up commands.
+//!
+//! Light curves: a Gaia-like catalogue is simulated around the first `--cube-chips` chips and
+//! imported as the HATS Gaia store; those chips also get an image cube per exposure, drawn
+//! from the catalogue, which go through the archive like every file; the night's cubes are
+//! then ingested from the observation log into the light-curve database, as `tomoe lc run`
+//! would do.
 
 use anyhow::{bail, Context};
 use clap::Args;
@@ -44,6 +50,9 @@ pub struct DemoArgs {
     /// Serve the pages this many seconds, then exit (default: until Ctrl-C; 0: do not serve).
     #[arg(long)]
     pub serve_for: Option<u64>,
+    /// Chips per exposure that also get an image cube (12 frames) for the light-curve database.
+    #[arg(long, default_value_t = 4)]
+    pub cube_chips: usize,
 }
 
 const MARKER: &str = ".tomoe-demo";
@@ -124,7 +133,15 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             refresh_interval_ms: 1000,
             ..Default::default()
         };
-        std::fs::write(dir.join("tomoe.toml"), toml::to_string_pretty(&crate::config::Config { archive: cfg.clone(), web: web.clone(), ..Default::default() })?)?;
+        std::fs::write(
+            dir.join("tomoe.toml"),
+            toml::to_string_pretty(&crate::config::Config {
+                archive: cfg.clone(),
+                web: web.clone(),
+                lightcurve: tomoe_lightcurve::config::LightcurveConfig { root: dir.join("lightcurves"), gaia: dir.join("gaia"), ..Default::default() },
+                ..Default::default()
+            })?,
+        )?;
         let daemon = tokio::spawn(tomoe_archive::run(cfg.clone(), stop(stop_rx.clone())));
         let mut ac = tomoe_archive::announce::AnnounceConfig::new(source.clone(), &redis_url);
         ac.base_url = Some(url::Url::parse(&base)?);
@@ -150,6 +167,41 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         let bar = indicatif::ProgressBar::new(total as u64).with_style(
             indicatif::ProgressStyle::with_template("  {msg:12} {bar:40} {pos}/{len}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
+        // The Gaia-like catalogue around the cube chips, imported as the Gaia store.
+        let cube_chips = a.cube_chips.min(a.chips);
+        let lc_cfg = tomoe_lightcurve::config::LightcurveConfig {
+            root: dir.join("lightcurves"),
+            gaia: dir.join("gaia"),
+            ..Default::default()
+        };
+        let mut catalogue = Vec::new();
+        for c in 0..cube_chips {
+            let w = sim.wcs(0, c);
+            let (ra, dec) = w.pix_to_sky((a.width as f64 + 1.0) / 2.0, (a.height as f64 + 1.0) / 2.0);
+            let r = (a.width as f64).hypot(a.height as f64) / 2.0 * 1.19 / 3600.0 + 0.05;
+            catalogue.extend(tomoe_sim::gaia::GaiaSim { ra, dec, radius: r, density: 6000.0, g_min: 10.0, g_max: 17.5, seed: 100 + c as u64 }.generate());
+        }
+        catalogue.sort_by_key(|s| s.source_id);
+        catalogue.dedup_by_key(|s| s.source_id);
+        if cube_chips > 0 {
+            let csv = dir.join("gaia-sim.csv");
+            tomoe_sim::gaia::write_csv(&csv, &catalogue)?;
+            tomoe_lightcurve::gaia::import(&[csv], &lc_cfg.gaia, 500_000, |_, _| {})?;
+            println!("  gaia        {} ({} simulated sources)", lc_cfg.gaia.display(), catalogue.len());
+        }
+        let cube_sim = tomoe_sim::cubes::CubeSim {
+            stack: sim.clone(),
+            frames: 12,
+            variables: 3,
+            cosmics: 2,
+            gaia: Some(catalogue),
+            photometry: (24.3, 0.08, vec![0.0]),
+            extra_stars: 3,
+            ..Default::default()
+        };
+        let staging = dir.join("cubes");
+        let total = total + a.exposures * cube_chips;
+        bar.set_length(total as u64);
         bar.set_message("simulating");
         let t0 = Instant::now();
         // Give the daemon a moment to subscribe, then write exposure by exposure.
@@ -158,6 +210,19 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             for c in 0..a.chips {
                 let (s, src) = (sim.clone(), source.clone());
                 tokio::task::spawn_blocking(move || tomoe_sim::stacks::write_one(&s, &src, k, c)).await??;
+                bar.inc(1);
+            }
+            // Cubes of the first chips: rendered aside, then moved into the source directory
+            // whole (the truth tables stay in cubes/).
+            for c in 0..cube_chips {
+                let (cs, stg, src) = (tomoe_sim::cubes::CubeSim { exposure: k, chip: c, ..cube_sim.clone() }, staging.clone(), source.clone());
+                tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                    let out = cs.write(&stg)?;
+                    let name = out.cube.file_name().map(|n| n.to_owned()).unwrap_or_default();
+                    std::fs::rename(&out.cube, src.join(name))?;
+                    Ok(())
+                })
+                .await??;
                 bar.inc(1);
             }
         }
@@ -203,38 +268,44 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
         write_batches(&mut out, &schema, &b, OutputFormat::Table)?;
         drop(out);
-        // Photometry: a cube of the first exposure, measured by the engine.
-        let cube_dir = dir.join("cubes");
-        let cube_sim = tomoe_sim::cubes::CubeSim {
-            stack: tomoe_sim::StackSim { chips: 1, exposures: 1, ..sim.clone() },
-            frames: sim.frames.min(18),
-            stars: (a.width * a.height / 1500).max(20),
-            variables: 5,
-            ..Default::default()
-        };
-        let t0 = Instant::now();
-        let out = tokio::task::spawn_blocking(move || cube_sim.write(&cube_dir)).await??;
-        let summary = tokio::task::spawn_blocking({
-            let cube = out.cube.clone();
-            move || crate::demo::measure_cube(&cube)
-        })
-        .await??;
-        println!(
-            "\nPhotometry on the simulated cube {} ({} frames): {} sources on the frame sum, {} measurements with 21 px apertures and rolling-shutter times spanning {:.3} s, in {:.1} s; written to {}.",
-            out.cube.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
-            summary.frames,
-            summary.sources,
-            summary.measurements,
-            summary.time_span,
-            t0.elapsed().as_secs_f64(),
-            summary.csv.display()
-        );
+        // Light curves: the night's cubes, from the observation log, into the database.
+        if cube_chips > 0 {
+            let night = sim.start.observing_night();
+            let cubes = tomoe_lightcurve::service::night_cubes(&cfg.obslog_root, &cfg.archive_root, night).map_err(anyhow::Error::msg)?;
+            let inputs: Vec<tomoe_lightcurve::ingest::Input> = cubes.into_iter().map(tomoe_lightcurve::ingest::Input::Cube).collect();
+            let lbar = indicatif::ProgressBar::new(inputs.len() as u64).with_style(
+                indicatif::ProgressStyle::with_template("  {msg:12} {bar:40} {pos}/{len}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            lbar.set_message("light curves");
+            let (c2, lc2) = (inputs.clone(), lc_cfg.clone());
+            let rep = tokio::task::spawn_blocking(move || {
+                let db = tomoe_lightcurve::db::LcDb::new(&lc2.root);
+                let gaia = tomoe_lightcurve::gaia::GaiaStore::open(&lc2.gaia).ok();
+                tomoe_lightcurve::ingest::ingest_night(&db, night, &c2, gaia.as_ref(), &lc2, &|d, _| lbar.set_position(d as u64))
+            })
+            .await??;
+            println!(
+                "\nLight curves: {} cubes of night {night} ingested: {} detections of {} static sources ({} matched to Gaia within 1\"), {} moving-track points, {} single events; {} of {} chips calibrated; {} objects published in {}.",
+                rep.inputs,
+                rep.detections,
+                rep.statics,
+                rep.gaia_matched,
+                rep.movers,
+                rep.singles,
+                rep.calibrated,
+                rep.inputs,
+                rep.published.objects,
+                lc_cfg.root.join("current").display()
+            );
+        }
         let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "tomoe".into());
         println!("Try:");
         println!("  {exe} --config {}/tomoe.toml obslog sql \"SELECT frame_id, det_id, utc_start, size FROM obslog LIMIT 5\"", dir.display());
         println!("  {exe} --config {}/tomoe.toml obslog nights", dir.display());
         println!("  {exe} fits header {}/archive/<year>/<night>/<file>.fits", dir.display());
         println!("  {exe} --config {}/tomoe.toml blocklist add --exp-id <id> --reason test --author you", dir.display());
+        println!("  {exe} --config {}/tomoe.toml lc status", dir.display());
+        println!("  python3 -c \"import lsdb; print(lsdb.open_catalog('{}/lightcurves/current/objects').compute())\"", dir.display());
         if a.serve_for == Some(0) {
             return Ok(());
         }
@@ -270,97 +341,5 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         };
         tomoe_web::serve(state, listener, until).await?;
         Ok(())
-    })
-}
-
-/// What the demo's photometry did.
-#[derive(Debug)]
-pub struct CubeSummary {
-    /// Frames in the cube.
-    pub frames: usize,
-    /// Sources detected on the frame sum.
-    pub sources: usize,
-    /// Aperture measurements written.
-    pub measurements: usize,
-    /// Seconds between the earliest and latest measurement time.
-    pub time_span: f64,
-    /// The CSV written.
-    pub csv: PathBuf,
-}
-
-/// Detects sources on the sum of a cube's frames and measures them on every frame, writing
-/// `<cube>.phot.csv` (id, frame, x, y, flux, flux_err, flags, time_utc, mjd; FITS pixels).
-pub fn measure_cube(cube: &Path) -> anyhow::Result<CubeSummary> {
-    use std::io::Write;
-    use tomoe_core::background::BackgroundMap;
-    use tomoe_core::detect::{detect, DetectParams};
-    use tomoe_core::phot::{ApertureSet, CircleOptions, Image, Noise};
-    use tomoe_core::timing::RowOrder;
-    let mut img = tomoe_fits::ImageFile::open(cube)?;
-    let (w, h, n) = (img.width(), img.height(), img.frames());
-    let t = tomoe_fits::TomoeHeader::from_header(&img.header, None);
-    let Some(sh) = t.rolling_shutter(h, RowOrder::Ascending) else {
-        bail!("{}: no Tomo-e timing keywords", cube.display());
-    };
-    let gain = img.header.get_f64("GAIN").unwrap_or(0.94);
-    let mut sum = vec![0.0f32; w * h];
-    let mut buf = Vec::new();
-    for k in 0..n {
-        img.read_frame(k, &mut buf)?;
-        for (s, v) in sum.iter_mut().zip(&buf) {
-            *s += *v;
-        }
-    }
-    let bkg = BackgroundMap::estimate(Image::new(&sum, w, h), &Default::default());
-    let sources = detect(
-        Image::new(&sum, w, h),
-        &bkg.back_image(),
-        &bkg.rms_image(),
-        &DetectParams::default(),
-    );
-    let pos: Vec<(f64, f64)> = sources.iter().map(|s| (s.xwin, s.ywin)).collect();
-    let csv = cube.with_extension("phot.csv");
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&csv)?);
-    writeln!(out, "id,frame,x,y,flux,flux_err,flags,time_utc,mjd")?;
-    let (mut tmin, mut tmax, mut count) = (i64::MAX, i64::MIN, 0usize);
-    let opt = CircleOptions::default();
-    let set = ApertureSet::new(&pos, opt.radius);
-    for k in 0..n {
-        img.read_frame(k, &mut buf)?;
-        let fb = BackgroundMap::estimate(Image::new(&buf, w, h), &Default::default());
-        let (b, r) = (fb.back_image(), fb.rms_image());
-        let res = set.measure(
-            Image::new(&buf, w, h),
-            Some(&b),
-            Some(&r),
-            &opt,
-            Noise { rms: 0.0, gain },
-        );
-        for (i, (m, p)) in res.iter().zip(&pos).enumerate() {
-            let tm = sh.mid_time(k as u32, p.1);
-            tmin = tmin.min(tm.0);
-            tmax = tmax.max(tm.0);
-            writeln!(
-                out,
-                "{},{k},{:.4},{:.4},{:.4},{:.4},{},{},{:.9}",
-                i + 1,
-                p.0 + 1.0,
-                p.1 + 1.0,
-                m.flux,
-                m.flux_err,
-                m.flags,
-                tm.to_iso(),
-                tm.mjd()
-            )?;
-            count += 1;
-        }
-    }
-    out.flush()?;
-    Ok(CubeSummary {
-        frames: n,
-        sources: sources.len(),
-        measurements: count,
-        time_span: (tmax - tmin) as f64 / 1e6,
-        csv,
     })
 }

@@ -11,6 +11,7 @@ pub mod bench_web;
 pub mod config;
 pub mod demo;
 pub mod extract;
+pub mod lc;
 pub mod phot;
 pub mod table;
 pub mod wcs;
@@ -89,6 +90,12 @@ pub enum Command {
     /// Rules that hide archived data from every public surface.
     #[command(subcommand)]
     Blocklist(BlocklistCmd),
+    /// The Gaia DR3 reference store (HATS).
+    #[command(subcommand)]
+    Gaia(lc::GaiaCmd),
+    /// The light-curve database: ingest nights, the resident service, status.
+    #[command(subcommand)]
+    Lc(lc::LcCmd),
 }
 
 /// `tomoe blocklist …`
@@ -303,8 +310,11 @@ pub struct SimGaiaArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Output file (.csv, .parquet, .fits); standard output (CSV) when absent.
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "hats")]
     pub out: Option<PathBuf>,
+    /// Write a HATS Gaia store here instead (what `tomoe gaia import` writes).
+    #[arg(long)]
+    pub hats: Option<PathBuf>,
 }
 
 /// Arguments of `tomoe sim cubes`.
@@ -337,6 +347,16 @@ pub struct SimCubesArgs {
     /// Random seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Draw the stars from this Gaia store (HATS, `tomoe sim gaia --hats` / `tomoe gaia import`)
+    /// around each chip, with proper motion, a zero point of 24.3 and a colour term of 0.08.
+    #[arg(long)]
+    pub gaia: Option<PathBuf>,
+    /// Exposures (with --gaia).
+    #[arg(long, default_value_t = 1)]
+    pub exposures: usize,
+    /// Chips per exposure (with --gaia).
+    #[arg(long, default_value_t = 1)]
+    pub chips: usize,
 }
 
 /// Arguments of `tomoe sim stacks`.
@@ -573,6 +593,23 @@ fn sim_gaia(a: SimGaiaArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     let cat = sim.generate();
+    if let Some(dir) = &a.hats {
+        let tmp = tempfile_in(dir)?;
+        tomoe_sim::gaia::write_csv(&tmp, &cat)?;
+        let rep =
+            tomoe_lightcurve::gaia::import(std::slice::from_ref(&tmp), dir, 500_000, |_, _| {});
+        let _ = std::fs::remove_file(&tmp);
+        let rep = rep?;
+        eprintln!(
+            "wrote {} sources ({:.1} deg², expected {:.0}) as a HATS store in {} partitions at {}",
+            rep.written.rows,
+            sim.area(),
+            sim.expected(),
+            rep.written.partitions.len(),
+            dir.display()
+        );
+        return Ok(());
+    }
     let f = |get: fn(&tomoe_sim::gaia::GaiaSource) -> f64, d: usize| {
         Column::F64(cat.iter().map(get).collect(), d)
     };
@@ -609,6 +646,15 @@ fn sim_gaia(a: SimGaiaArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+fn tempfile_in(dir: &Path) -> anyhow::Result<PathBuf> {
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)?;
+    Ok(parent.join(format!(".gaia-sim-{}.csv", std::process::id())))
 }
 
 /// Runs a parsed command line; returns the process exit code.
@@ -743,8 +789,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                     frames: a.frames,
                     start,
                     seed: a.seed,
-                    chips: 1,
-                    exposures: 1,
+                    chips: a.chips.clamp(1, 84),
+                    exposures: a.exposures.max(1),
                     ..Default::default()
                 },
                 frames: a.frames,
@@ -753,6 +799,14 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 seed: a.seed,
                 ..Default::default()
             };
+            if let Some(g) = &a.gaia {
+                let n = lc::simulate_gaia_cubes(&sim, g, &a.out, |_, _| {})?;
+                eprintln!(
+                    "wrote {n} cubes with their truth tables to {}",
+                    a.out.display()
+                );
+                return Ok(0);
+            }
             let out = sim
                 .write(&a.out)
                 .with_context(|| format!("cannot write to {}", a.out.display()))?;
@@ -806,10 +860,12 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Extract(a) => extract::run(a).map(|_| 0),
         Command::Wcs(c) => wcs::run(c).map(|_| 0),
         Command::Xmatch(a) => xmatch::run(a).map(|_| 0),
+        Command::Gaia(c) => lc::gaia(c, &load()?.config.lightcurve).map(|_| 0),
+        Command::Lc(c) => lc::lc(c, &load()?.config),
     }
 }
 
-fn secs(v: f64, what: &str) -> anyhow::Result<Duration> {
+pub(crate) fn secs(v: f64, what: &str) -> anyhow::Result<Duration> {
     if !(v.is_finite() && v > 0.0) {
         bail!("{what} must be a positive number of seconds, got {v}");
     }

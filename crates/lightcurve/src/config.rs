@@ -32,7 +32,8 @@ pub struct LightcurveConfig {
     pub detect_sigma: f64,
     /// Fewest connected pixels above threshold.
     pub detect_min_pixels: usize,
-    /// Aperture radius for per-frame fluxes [px].
+    /// Aperture radius for per-frame fluxes [px]. 6 px ≈ 2 × FWHM of Tomo-e's ~3 px seeing:
+    /// better S/N per 0.5 s frame than the 21 px diameter used on stacks, and less blending.
     pub aperture_radius: f64,
     /// Saturation level [ADU] (flag 4 on a measurement touching it).
     pub saturation: f64,
@@ -70,7 +71,7 @@ impl Default for LightcurveConfig {
             moving_min_px: 1.0,
             detect_sigma: 5.0,
             detect_min_pixels: 5,
-            aperture_radius: 10.5,
+            aperture_radius: 6.0,
             saturation: 60_000.0,
             gain: 0.94,
             gaia_to_tomoe: vec![0.0],

@@ -520,6 +520,19 @@ impl LcDb {
         Ok(out)
     }
 
+    /// The inputs of a night's last ingest (from its manifest).
+    pub fn night_inputs(&self, night: CivilDate) -> Option<Vec<PathBuf>> {
+        let text = fs::read_to_string(self.night_dir(night).join("manifest.json")).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        Some(
+            v.get("inputs")?
+                .as_array()?
+                .iter()
+                .filter_map(|x| x.as_str().map(PathBuf::from))
+                .collect(),
+        )
+    }
+
     /// The registry of non-Gaia objects as saved.
     pub fn load_registry(&self, radius_arcsec: f64) -> Result<Registry, DbError> {
         let p = self.root.join("registry.parquet");

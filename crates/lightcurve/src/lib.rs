@@ -12,4 +12,5 @@ pub mod gaia;
 pub mod ingest;
 pub mod input;
 pub mod pipeline;
+pub mod service;
 mod table;

@@ -522,10 +522,11 @@ pub fn analyse(
     let epoch = input.mid_time().julian_epoch();
     let gpos: Vec<(f64, f64)> = gaia.iter().map(|s| s.position_at(epoch)).collect();
     let index = SkyIndex::new(&gpos, cfg.match_radius_arcsec);
-    // Pixel grid of all track positions, for isolation.
+    // Pixel grid of the positions of persistent sources (static and moving tracks; a cosmic ray
+    // in one frame does not spoil a star's mean flux), for isolation.
     let cell = cfg.isolation_px.max(1.0);
     let mut grid: std::collections::HashMap<(i64, i64), Vec<(f64, f64)>> = Default::default();
-    for t in &tracks {
+    for t in tracks.iter().filter(|t| t.kind != TrackKind::Single) {
         grid.entry(((t.x / cell).floor() as i64, (t.y / cell).floor() as i64))
             .or_default()
             .push((t.x, t.y));

@@ -329,21 +329,22 @@ fn demo_runs_end_to_end() {
         dir.path(),
     );
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("Archived 12 files"), "{text}");
+    // 2 × 6 stacks and 2 × 4 cubes.
+    assert!(text.contains("Archived 20 files"), "{text}");
     assert!(
         text.contains("| 860262 |") && text.contains("| 860263 |"),
         "{text}"
     );
-    assert!(text.contains("Photometry on the simulated cube"), "{text}");
-    let cubes = dir.path().join("d/cubes");
-    let phot_csv = std::fs::read_dir(&cubes)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with(".phot.csv"))
-        .unwrap();
-    let phot = std::fs::read_to_string(phot_csv).unwrap();
-    assert!(phot.lines().count() > 18, "measurements on every frame");
+    assert!(text.contains("Light curves: 8 cubes of night"), "{text}");
+    assert!(text.contains("of 8 chips calibrated"), "{text}");
+    // The database is published and the config written for follow-up commands points at it.
+    let cur = dir.path().join("d/lightcurves/current");
+    for t in ["detections", "objects", "movers", "singles"] {
+        assert!(cur.join(t).join("hats.properties").exists(), "{t}");
+    }
+    let status = run_ok(&["--config", "d/tomoe.toml", "lc", "status"], dir.path());
+    let status = String::from_utf8(status.stdout).unwrap();
+    assert!(status.contains("objects"), "{status}");
     // A second run replaces the first (the directory is marked as a demo's).
     run_ok(
         &[
