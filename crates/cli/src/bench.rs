@@ -29,6 +29,11 @@ pub enum BenchCmd {
     /// Archive page: column-search latency (p50/p99) on 1.7×10⁷ chip-file rows vs DuckDB.
     #[command(after_help = "Example:\n  tomoe bench web --exposures 200000 --chips 84")]
     Web(crate::bench_web::WebBenchArgs),
+    /// Light-curve ingest: detections/s end to end (catalogues → tables) on ≥ 10⁷ detections.
+    #[command(
+        after_help = "Example:\n  tomoe bench ingest --exposures 10 --chips 84 --sources 1000"
+    )]
+    Ingest(crate::bench_lc::IngestBenchArgs),
 }
 
 /// Arguments of `tomoe bench archive`.
@@ -65,6 +70,7 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Archive(a) => archive(a),
         BenchCmd::Web(a) => crate::bench_web::run(a),
+        BenchCmd::Ingest(a) => crate::bench_lc::run(a),
         BenchCmd::Phot(a) => phot(a),
         BenchCmd::Xmatch(a) => xmatch(a),
     }
@@ -446,8 +452,10 @@ fn xmatch(a: XmatchBenchArgs) -> anyhow::Result<()> {
     }
     let (o, t) = (median(ours.clone()), median(theirs.clone()));
     println!(
-        "## tomoe bench xmatch ({n} × {n} rows, radius {}″, one core, median of {})",
-        a.radius, a.repeat
+        "## tomoe bench xmatch ({n} × {n} rows, radius {}″, {} threads, median of {})",
+        a.radius,
+        rayon::current_num_threads(),
+        a.repeat
     );
     println!();
     println!(

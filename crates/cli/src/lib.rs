@@ -7,6 +7,7 @@
 //! status`).
 
 pub mod bench;
+pub mod bench_lc;
 pub mod bench_web;
 pub mod config;
 pub mod demo;

@@ -6,6 +6,9 @@
 //! and keeps the candidate with the smallest chord distance between unit vectors (monotonic in
 //! the angle; the separation reported is 2 asin(chord / 2)). Exact: every pair within the radius
 //! is examined. Degrees in, arcseconds for radii and separations.
+//!
+//! [`nearest_within`] builds the index and answers the queries on all cores (rayon); the queries
+//! run in (zone, RA) order so that consecutive ones touch the same part of the index.
 
 use crate::angle::unit_vector;
 
@@ -16,8 +19,41 @@ const D2R: f64 = std::f64::consts::PI / 180.0;
 pub struct SkyIndex {
     zone_deg: f64,
     zone_min: i64,
-    /// Zones from `zone_min` upwards, each sorted by RA: (ra [deg], unit vector, original index).
-    zones: Vec<Vec<(f64, [f64; 3], usize)>>,
+    /// Start of each zone (from `zone_min` upwards) in the flat arrays; one extra end entry.
+    starts: Vec<usize>,
+    /// RA [deg] of every point, zone by zone, sorted within a zone (searched by bisection).
+    ra: Vec<f64>,
+    /// Unit vectors, same order.
+    xyz: Vec<[f64; 3]>,
+    /// Original indices, same order.
+    index: Vec<usize>,
+}
+
+/// A search radius and what every query needs of it.
+#[derive(Debug, Clone, Copy)]
+struct Radius {
+    arcsec: f64,
+    deg: f64,
+    sin: f64,
+    cos: f64,
+    /// Squared chord length of the radius, slightly enlarged so rounding never drops a boundary
+    /// pair (the final test uses the exact angle).
+    chord2: f64,
+}
+
+impl Radius {
+    fn new(arcsec: f64) -> Self {
+        let deg = arcsec / 3600.0;
+        let (sin, cos) = (deg * D2R).sin_cos();
+        let c = 2.0 * (0.5 * deg * D2R).min(std::f64::consts::FRAC_PI_2).sin() * (1.0 + 1e-9);
+        Self {
+            arcsec,
+            deg,
+            sin,
+            cos,
+            chord2: c * c,
+        }
+    }
 }
 
 /// Angle [arcsec] from the squared chord length between unit vectors (exact: 2 asin(c/2)).
@@ -28,72 +64,127 @@ fn chord2_to_arcsec(c2: f64) -> f64 {
 impl SkyIndex {
     /// Indexes `(ra, dec)` points in degrees for searches up to `max_radius_arcsec`.
     pub fn new(points: &[(f64, f64)], max_radius_arcsec: f64) -> SkyIndex {
+        use rayon::prelude::*;
         let zone_deg = (max_radius_arcsec / 3600.0).max(1.0 / 3600.0);
         let zone_of = |dec: f64| ((dec + 90.0) / zone_deg).floor() as i64;
-        let finite = points.iter().filter(|p| p.0.is_finite() && p.1.is_finite());
-        let (lo, hi) = finite.fold((i64::MAX, i64::MIN), |(lo, hi), p| {
-            (lo.min(zone_of(p.1)), hi.max(zone_of(p.1)))
-        });
+        // (zone, ra, unit vector, index) for every finite point, computed in parallel, then one
+        // sort by (zone, ra, index).
+        // Bucket by zone (counting sort), then sort each zone's points by (RA, index): zones are
+        // small, so this is linear in practice and exact.
+        let zone: Vec<Option<i64>> = points
+            .par_iter()
+            .map(|p| (p.0.is_finite() && p.1.is_finite()).then(|| zone_of(p.1)))
+            .collect();
+        let (lo, hi) = zone
+            .par_iter()
+            .flatten()
+            .fold(|| (i64::MAX, i64::MIN), |(l, h), &z| (l.min(z), h.max(z)))
+            .reduce(|| (i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
         if lo > hi {
             return SkyIndex {
                 zone_deg,
                 zone_min: 0,
-                zones: Vec::new(),
+                starts: vec![0],
+                ra: Vec::new(),
+                xyz: Vec::new(),
+                index: Vec::new(),
             };
         }
-        let mut zones: Vec<Vec<(f64, [f64; 3], usize)>> = vec![Vec::new(); (hi - lo + 1) as usize];
-        for (i, &(ra, dec)) in points.iter().enumerate() {
-            if ra.is_finite() && dec.is_finite() {
-                let ra = ra.rem_euclid(360.0);
-                zones[(zone_of(dec) - lo) as usize].push((ra, unit_vector(ra, dec), i));
+        let nz = (hi - lo + 1) as usize;
+        let mut starts = vec![0usize; nz + 1];
+        for z in zone.iter().flatten() {
+            starts[(z - lo) as usize + 1] += 1;
+        }
+        for k in 0..nz {
+            starts[k + 1] += starts[k];
+        }
+        let n = starts[nz];
+        let mut cursor = starts.clone();
+        let mut pts: Vec<(f64, f64, u32)> = vec![(0.0, 0.0, 0); n];
+        for (i, z) in zone.iter().enumerate() {
+            if let Some(z) = z {
+                let k = (z - lo) as usize;
+                let (ra, dec) = points[i];
+                pts[cursor[k]] = (ra.rem_euclid(360.0), dec, i as u32);
+                cursor[k] += 1;
             }
         }
-        for z in zones.iter_mut() {
-            z.sort_by(|a, b| a.0.total_cmp(&b.0));
+        // Disjoint per-zone slices, sorted in parallel.
+        let mut slices: Vec<&mut [(f64, f64, u32)]> = Vec::with_capacity(nz);
+        let mut rest: &mut [(f64, f64, u32)] = &mut pts;
+        for k in 0..nz {
+            let (head, tail) = rest.split_at_mut(starts[k + 1] - starts[k]);
+            slices.push(head);
+            rest = tail;
         }
+        slices.par_iter_mut().for_each(|s| {
+            s.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.2.cmp(&b.2)));
+        });
+        let xyz: Vec<[f64; 3]> = pts.par_iter().map(|p| unit_vector(p.0, p.1)).collect();
         SkyIndex {
             zone_deg,
             zone_min: lo,
-            zones,
+            starts,
+            ra: pts.iter().map(|p| p.0).collect(),
+            xyz,
+            index: pts.iter().map(|p| p.2 as usize).collect(),
         }
     }
 
     /// The nearest indexed point within `radius_arcsec` of (ra, dec): (index, separation ″).
     pub fn nearest(&self, ra: f64, dec: f64, radius_arcsec: f64) -> Option<(usize, f64)> {
-        if !(ra.is_finite() && dec.is_finite()) || self.zones.is_empty() {
+        self.nearest_r(ra, dec, &Radius::new(radius_arcsec))
+    }
+
+    fn nearest_r(&self, ra: f64, dec: f64, rad: &Radius) -> Option<(usize, f64)> {
+        if !(ra.is_finite() && dec.is_finite()) || self.ra.is_empty() {
             return None;
         }
-        let r = radius_arcsec / 3600.0;
+        let (r, radius_arcsec) = (rad.deg, rad.arcsec);
         let ra = ra.rem_euclid(360.0);
+        let nz = self.starts.len() as i64 - 1;
         let (z0, z1) = (
-            ((dec - r + 90.0) / self.zone_deg).floor() as i64,
-            ((dec + r + 90.0) / self.zone_deg).floor() as i64,
+            (((dec - r + 90.0) / self.zone_deg).floor() as i64).max(self.zone_min),
+            (((dec + r + 90.0) / self.zone_deg).floor() as i64).min(self.zone_min + nz - 1),
         );
-        let cos_max = ((dec.abs() + r).min(90.0) * D2R).cos();
+        if z0 > z1 {
+            return None;
+        }
+        let q = unit_vector(ra, dec);
+        // cos(|δ| + r) from cos δ and sin δ of the query's unit vector.
+        let (cd, sd) = (q[0].hypot(q[1]), q[2].abs());
+        let (sr, cr) = (rad.sin, rad.cos);
+        let cos_max = if dec.abs() + r >= 90.0 {
+            0.0
+        } else {
+            cd * cr - sd * sr
+        };
         let dra = if cos_max < 1e-9 {
             360.0
         } else {
             (r / cos_max).min(360.0)
         };
-        // Chord length of the radius, slightly enlarged so rounding never drops a boundary pair;
-        // the final test uses the exact angle.
-        let c_lim = 2.0 * (0.5 * r * D2R).min(std::f64::consts::FRAC_PI_2).sin() * (1.0 + 1e-9);
-        let c2_lim = c_lim * c_lim;
-        let q = unit_vector(ra, dec);
+        let c2_lim = rad.chord2;
         let mut best: Option<(usize, f64)> = None;
-        for z in z0.max(self.zone_min)..=z1.min(self.zone_min + self.zones.len() as i64 - 1) {
-            let zone = &self.zones[(z - self.zone_min) as usize];
+        for z in z0..=z1 {
+            let zi = (z - self.zone_min) as usize;
+            let (zs, ze) = (self.starts[zi], self.starts[zi + 1]);
+            if zs == ze {
+                continue;
+            }
+            let ras = &self.ra[zs..ze];
             let mut visit = |lo: f64, hi: f64| {
-                let start = zone.partition_point(|p| p.0 < lo);
-                for p in &zone[start..] {
-                    if p.0 > hi {
+                let start = ras.partition_point(|&x| x < lo);
+                for (k, &x) in ras.iter().enumerate().skip(start) {
+                    if x > hi {
                         break;
                     }
-                    let d = [p.1[0] - q[0], p.1[1] - q[1], p.1[2] - q[2]];
+                    let p = &self.xyz[zs + k];
+                    let d = [p[0] - q[0], p[1] - q[1], p[2] - q[2]];
                     let c2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
-                    if c2 <= c2_lim && best.is_none_or(|(bi, bc)| c2 < bc || (c2 == bc && p.2 < bi))
-                    {
-                        best = Some((p.2, c2));
+                    let i = self.index[zs + k];
+                    if c2 <= c2_lim && best.is_none_or(|(bi, bc)| c2 < bc || (c2 == bc && i < bi)) {
+                        best = Some((i, c2));
                     }
                 }
             };
@@ -124,16 +215,43 @@ pub fn nearest_within(
     b: &[(f64, f64)],
     radius_arcsec: f64,
 ) -> Vec<Option<(usize, f64)>> {
+    use rayon::prelude::*;
+    let rad = Radius::new(radius_arcsec);
     let idx = SkyIndex::new(b, radius_arcsec);
-    let key = |p: &(f64, f64)| (((p.1 + 90.0) / idx.zone_deg).floor(), p.0.rem_euclid(360.0));
-    let mut order: Vec<usize> = (0..a.len()).collect();
-    order.sort_by(|&i, &j| {
-        let (ki, kj) = (key(&a[i]), key(&a[j]));
-        ki.0.total_cmp(&kj.0).then(ki.1.total_cmp(&kj.1))
-    });
+    // Query order: (zone, RA); RA in [0, 360) so its bit pattern orders like the number.
+    // The query's Dec travels with it, so answering reads no scattered input.
+    let mut order: Vec<(i64, u64, u64, usize)> = a
+        .par_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let z = if p.1.is_finite() {
+                ((p.1 + 90.0) / idx.zone_deg).floor() as i64
+            } else {
+                i64::MAX
+            };
+            let ra = if p.0.is_finite() {
+                p.0.rem_euclid(360.0)
+            } else {
+                f64::NAN
+            };
+            (z, ra.to_bits(), p.1.to_bits(), i)
+        })
+        .collect();
+    order.par_sort_unstable();
+    let found: Vec<(usize, Option<(usize, f64)>)> = order
+        .par_chunks(4096)
+        .flat_map_iter(|c| {
+            c.iter().map(|&(_, ra, dec, i)| {
+                (
+                    i,
+                    idx.nearest_r(f64::from_bits(ra), f64::from_bits(dec), &rad),
+                )
+            })
+        })
+        .collect();
     let mut out = vec![None; a.len()];
-    for i in order {
-        out[i] = idx.nearest(a[i].0, a[i].1, radius_arcsec);
+    for (i, m) in found {
+        out[i] = m;
     }
     out
 }

@@ -1,7 +1,7 @@
 //! The light-curve database on disk: nights, the object registry, published HATS tables.
 //!
 //! ```text
-//! <root>/nights/<YYYY-MM-DD>/detections.parquet  one row per static source per frame
+//! <root>/nights/<YYYY-MM-DD>/detections-NNN.parquet one row per static source per frame
 //!                           /sources.parquet     one row per static track (object, Gaia data)
 //!                           /movers.parquet      points of moving tracks
 //!                           /singles.parquet     single-frame events
@@ -413,11 +413,25 @@ fn props() -> WriterProperties {
         .build()
 }
 
+/// Rows per file of a night's detections (files are built and written in parallel).
+const DETECTION_CHUNK_ROWS: usize = 500_000;
+
+/// The nights' files are the ingest's working store (rebuilt into the published catalogs):
+/// fast Snappy, no dictionaries, no statistics.
+fn night_props() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(tomoe_store::parquet::file::properties::EnabledStatistics::None)
+        .set_max_row_group_row_count(Some(256 * 1024))
+        .build()
+}
+
 /// Writes one batch as a Parquet file (not atomic by itself: used inside a directory that is
 /// swapped in whole, or through [`write_atomic`]).
 fn write_parquet_file(path: &Path, b: &RecordBatch) -> Result<(), DbError> {
     let f = fs::File::create(path).map_err(io(path))?;
-    let mut w = ArrowWriter::try_new(f, b.schema(), Some(props()))
+    let mut w = ArrowWriter::try_new(f, b.schema(), Some(night_props()))
         .map_err(|e| table(path)(e.to_string()))?;
     w.write(b).map_err(|e| table(path)(e.to_string()))?;
     let f = w.into_inner().map_err(|e| table(path)(e.to_string()))?;
@@ -610,8 +624,13 @@ impl LcDb {
         .map_err(io(&p))
     }
 
-    /// Writes (or replaces) one night atomically.
-    pub fn write_night(&self, night: CivilDate, t: &NightTables) -> Result<(), DbError> {
+    /// Writes (or replaces) one night atomically; returns the night's detections as Arrow (for
+    /// [`LcDb::publish`], which then need not read them back).
+    pub fn write_night(
+        &self,
+        night: CivilDate,
+        t: &NightTables,
+    ) -> Result<Vec<RecordBatch>, DbError> {
         let nights = self.root.join("nights");
         fs::create_dir_all(&nights).map_err(io(&nights))?;
         let dst = self.night_dir(night);
@@ -621,10 +640,19 @@ impl LcDb {
         }
         fs::create_dir_all(&tmp).map_err(io(&tmp))?;
         let res = (|| {
-            write_parquet_file(
-                &tmp.join("detections.parquet"),
-                &detections_batch(&t.detections),
-            )?;
+            // Detections in chunks built and written in parallel (detections-NNN.parquet).
+            use rayon::prelude::*;
+            let mut chunks: Vec<RecordBatch> = t
+                .detections
+                .par_chunks(DETECTION_CHUNK_ROWS)
+                .map(detections_batch)
+                .collect();
+            if chunks.is_empty() {
+                chunks.push(detections_batch(&[]));
+            }
+            chunks.par_iter().enumerate().try_for_each(|(i, b)| {
+                write_parquet_file(&tmp.join(format!("detections-{i:03}.parquet")), b)
+            })?;
             let src = t.sources.clone().unwrap_or_else(|| sources_batch(&[]));
             write_parquet_file(&tmp.join("sources.parquet"), &src)?;
             write_parquet_file(&tmp.join("movers.parquet"), &movers_batch(&t.movers))?;
@@ -648,19 +676,24 @@ impl LcDb {
                 serde_json::to_vec_pretty(&manifest).unwrap_or_default(),
             )
             .map_err(io(&mp))?;
-            sync_dir(&tmp).map_err(io(&tmp))
+            sync_dir(&tmp).map_err(io(&tmp))?;
+            Ok(chunks)
         })();
-        if let Err(e) = res {
-            let _ = fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
+        let chunks = match res {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&tmp);
+                return Err(e);
+            }
+        };
         if dst.exists() {
             exchange_dirs(&dst, &tmp).map_err(io(&dst))?;
             fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
         } else {
             fs::rename(&tmp, &dst).map_err(io(&dst))?;
         }
-        sync_dir(&nights).map_err(io(&nights))
+        sync_dir(&nights).map_err(io(&nights))?;
+        Ok(chunks)
     }
 
     /// The published version readers should open (`<root>/current`), if any.
@@ -669,20 +702,52 @@ impl LcDb {
         fs::canonicalize(&link).ok()
     }
 
-    fn read_all_nights(&self, file: &str) -> Result<Vec<RecordBatch>, DbError> {
-        let mut out = Vec::new();
+    fn read_all_nights(
+        &self,
+        file: &str,
+        skip: Option<CivilDate>,
+    ) -> Result<Vec<RecordBatch>, DbError> {
+        use rayon::prelude::*;
+        // `detections.parquet` is stored in chunks `detections-NNN.parquet`.
+        let (stem, ext) = file.rsplit_once('.').unwrap_or((file, ""));
+        let mut paths = Vec::new();
         for n in self.nights()? {
-            let p = self.night_dir(n).join(file);
-            out.extend(read_parquet_file(&p)?);
+            if Some(n) == skip {
+                continue;
+            }
+            let dir = self.night_dir(n);
+            let whole = dir.join(file);
+            if whole.exists() {
+                paths.push(whole);
+                continue;
+            }
+            let mut parts: Vec<PathBuf> = fs::read_dir(&dir)
+                .map_err(io(&dir))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                        n.starts_with(&format!("{stem}-")) && n.ends_with(&format!(".{ext}"))
+                    })
+                })
+                .collect();
+            parts.sort();
+            paths.extend(parts);
         }
-        Ok(out)
+        let parts: Vec<Vec<RecordBatch>> = paths
+            .par_iter()
+            .map(|p| read_parquet_file(p))
+            .collect::<Result<_, _>>()?;
+        Ok(parts.into_iter().flatten().collect())
     }
 
     /// Builds every catalog from all nights into a new version and makes it current.
+    /// `fresh`: a night's detections already in memory (from [`LcDb::write_night`]), used
+    /// instead of reading that night's files back.
     pub fn publish(
         &self,
         partition_rows: usize,
         registry: &Registry,
+        fresh: Option<(CivilDate, Vec<RecordBatch>)>,
     ) -> Result<PublishReport, DbError> {
         let cats = self.root.join("catalogs");
         fs::create_dir_all(&cats).map_err(io(&cats))?;
@@ -701,7 +766,7 @@ impl LcDb {
         let next = versions.last().map_or(1, |v| v + 1);
         let vdir = cats.join(format!("v{next:06}"));
         fs::create_dir_all(&vdir).map_err(io(&vdir))?;
-        let res = self.build_version(&vdir, partition_rows, registry);
+        let res = self.build_version(&vdir, partition_rows, registry, fresh);
         let report = match res {
             Ok(r) => r,
             Err(e) => {
@@ -729,6 +794,7 @@ impl LcDb {
         vdir: &Path,
         partition_rows: usize,
         registry: &Registry,
+        fresh: Option<(CivilDate, Vec<RecordBatch>)>,
     ) -> Result<PublishReport, DbError> {
         let err = |p: &Path| {
             let p = p.to_path_buf();
@@ -739,7 +805,7 @@ impl LcDb {
         };
         // Objects: positions and Gaia data from the nights' source rows (Gaia position for Gaia
         // objects; the registry's mean position for the others).
-        let src_batches = self.read_all_nights("sources.parquet")?;
+        let src_batches = self.read_all_nights("sources.parquet", None)?;
         let src = concat_batches(&sources_batch(&[]).schema(), &src_batches)
             .map_err(|e| table(vdir)(e.to_string()))?;
         let reg: HashMap<i64, (f64, f64)> = registry
@@ -799,38 +865,65 @@ impl LcDb {
             }
         }
         // Detections keyed by their object's position.
-        let det_batches = self.read_all_nights("detections.parquet")?;
-        let det = concat_batches(&detections_schema(), &det_batches)
-            .map_err(|e| table(vdir)(e.to_string()))?;
-        let oid = det.column(0).as_primitive::<Int64Type>().clone();
-        let mut h29 = Vec::with_capacity(det.num_rows());
-        for i in 0..det.num_rows() {
-            let o = objects.get(&oid.value(i)).ok_or_else(|| {
-                table(vdir)(format!(
-                    "detection of object {} without a source row",
-                    oid.value(i)
-                ))
-            })?;
-            h29.push(tomoe_core::healpix::hash29(o.ra, o.dec));
+        let t0 = std::time::Instant::now();
+        let skip = fresh.as_ref().map(|f| f.0);
+        let mut det_batches = self.read_all_nights("detections.parquet", skip)?;
+        if let Some((_, b)) = fresh {
+            det_batches.extend(b);
         }
+        // `_healpix_29` of each detection's object (an object's detections are mostly
+        // contiguous: remember the last one).
         let mut fields: Vec<Arc<Field>> = vec![Arc::new(Field::new(
             hats::HEALPIX_COLUMN,
             DataType::UInt64,
             false,
         ))];
-        fields.extend(det.schema().fields().iter().cloned());
-        let mut cols: Vec<ArrayRef> = vec![Arc::new(UInt64Array::from(h29))];
-        cols.extend(det.columns().iter().cloned());
-        let det_h = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
-            .map_err(|e| table(vdir)(e.to_string()))?;
+        fields.extend(detections_schema().fields().iter().cloned());
+        let det_schema = Arc::new(Schema::new(fields));
+        let mut det_h = Vec::with_capacity(det_batches.len());
+        for det in &det_batches {
+            let oid = det.column(0).as_primitive::<Int64Type>();
+            let mut h29 = Vec::with_capacity(det.num_rows());
+            let mut last: Option<(i64, u64)> = None;
+            for i in 0..det.num_rows() {
+                let id = oid.value(i);
+                let h = match last {
+                    Some((l, h)) if l == id => h,
+                    _ => {
+                        let o = objects.get(&id).ok_or_else(|| {
+                            table(vdir)(format!("detection of object {id} without a source row"))
+                        })?;
+                        let h = tomoe_core::healpix::hash29(o.ra, o.dec);
+                        last = Some((id, h));
+                        h
+                    }
+                };
+                h29.push(h);
+            }
+            let mut cols: Vec<ArrayRef> = vec![Arc::new(UInt64Array::from(h29))];
+            cols.extend(det.columns().iter().cloned());
+            det_h.push(
+                RecordBatch::try_new(det_schema.clone(), cols)
+                    .map_err(|e| table(vdir)(e.to_string()))?,
+            );
+        }
+        tracing::debug!(
+            seconds = t0.elapsed().as_secs_f64(),
+            "publish: detections read, object keys"
+        );
         let mut opt = HatsOptions::new("tomoe_detections", CatalogType::Source);
         opt.max_rows = partition_rows;
         opt.max_order = 12;
         opt.sort_by = vec!["object_id".into(), "time".into()];
         let p = vdir.join("detections");
-        let dsum = hats::write_catalog(&p, det_h.schema(), &[det_h], &opt).map_err(err(&p))?;
+        let dsum = hats::write_catalog(&p, det_schema, &det_h, &opt).map_err(err(&p))?;
+        drop(det_h);
+        tracing::debug!(
+            seconds = t0.elapsed().as_secs_f64(),
+            "publish: detections catalog written"
+        );
         // Object statistics.
-        let stats = object_stats(&det);
+        let stats = object_stats(&det_batches);
         let mut ids: Vec<i64> = objects.keys().copied().collect();
         ids.sort_unstable();
         let obj_batch = objects_batch(&ids, &objects, &stats);
@@ -840,16 +933,22 @@ impl LcDb {
         opt.sort_by = vec!["object_id".into()];
         let p = vdir.join("objects");
         hats::write_catalog(&p, obj_batch.schema(), &[obj_batch], &opt).map_err(err(&p))?;
+        tracing::debug!(
+            seconds = t0.elapsed().as_secs_f64(),
+            "publish: objects catalog written"
+        );
         // Movers and singles by their own positions.
-        let mut n_mov = 0;
+        let (mut n_mov, mut singles) = (0, 0);
         for (name, file, schema) in [
             ("movers", "movers.parquet", movers_batch(&[]).schema()),
             ("singles", "singles.parquet", singles_batch(&[]).schema()),
         ] {
-            let b = self.read_all_nights(file)?;
+            let b = self.read_all_nights(file, None)?;
             let b = concat_batches(&schema, &b).map_err(|e| table(vdir)(e.to_string()))?;
             if name == "movers" {
                 n_mov = b.num_rows();
+            } else {
+                singles = b.num_rows();
             }
             let mut opt = HatsOptions::new(&format!("tomoe_{name}"), CatalogType::Source);
             opt.max_rows = partition_rows;
@@ -858,12 +957,7 @@ impl LcDb {
             let p = vdir.join(name);
             hats::write_catalog(&p, b.schema(), &[b], &opt).map_err(err(&p))?;
         }
-        let singles = self
-            .read_all_nights("singles.parquet")?
-            .iter()
-            .map(|b| b.num_rows())
-            .sum();
-        let cal = self.read_all_nights("calibration.parquet")?;
+        let cal = self.read_all_nights("calibration.parquet", None)?;
         let cal = concat_batches(&calibration_batch(&[]).schema(), &cal)
             .map_err(|e| table(vdir)(e.to_string()))?;
         write_parquet_file(&vdir.join("calibration.parquet"), &cal)?;
@@ -1009,30 +1103,42 @@ pub fn stats_of(mjd: &[f64], mag: &[f64], err: &[f64], exp: &[i64]) -> ObjectSta
     s
 }
 
-fn object_stats(det: &RecordBatch) -> HashMap<i64, ObjectStats> {
-    let col = |n: &str| {
-        det.column_by_name(n)
-            .cloned()
-            .unwrap_or_else(|| unreachable!("detections column {n}"))
-    };
-    let oid = col("object_id");
-    let oid = oid.as_primitive::<Int64Type>();
-    let mjd = col("mjd");
-    let mjd = mjd.as_primitive::<Float64Type>();
-    let mag = col("mag");
-    let mag = mag.as_primitive::<Float32Type>();
-    let err = col("mag_err");
-    let err = err.as_primitive::<Float32Type>();
-    let exp = col("exp_id");
-    let exp = exp.as_primitive::<Int64Type>();
-    let mut order: Vec<usize> = (0..det.num_rows()).collect();
-    order.sort_by(|&a, &b| {
-        oid.value(a)
-            .cmp(&oid.value(b))
-            .then(mjd.value(a).total_cmp(&mjd.value(b)))
-    });
-    let mut out = HashMap::new();
-    let mut i = 0;
+fn object_stats(det: &[RecordBatch]) -> HashMap<i64, ObjectStats> {
+    struct Cols<'a> {
+        oid: &'a [i64],
+        mjd: &'a [f64],
+        mag: &'a tomoe_store::arrow::array::PrimitiveArray<Float32Type>,
+        err: &'a tomoe_store::arrow::array::PrimitiveArray<Float32Type>,
+        exp: &'a [i64],
+    }
+    let cols: Vec<Cols<'_>> = det
+        .iter()
+        .map(|b| {
+            let col = |n: &str| {
+                b.column_by_name(n)
+                    .unwrap_or_else(|| unreachable!("detections column {n}"))
+            };
+            Cols {
+                oid: col("object_id").as_primitive::<Int64Type>().values(),
+                mjd: col("mjd").as_primitive::<Float64Type>().values(),
+                mag: col("mag").as_primitive::<Float32Type>(),
+                err: col("mag_err").as_primitive::<Float32Type>(),
+                exp: col("exp_id").as_primitive::<Int64Type>().values(),
+            }
+        })
+        .collect();
+    // MJDs are positive, so their bit patterns sort as the numbers do.
+    let mut keys: Vec<(i64, i64, u32, u32)> =
+        Vec::with_capacity(det.iter().map(|b| b.num_rows()).sum());
+    for (bi, c) in cols.iter().enumerate() {
+        keys.extend(
+            (0..c.oid.len()).map(|r| (c.oid[r], c.mjd[r].to_bits() as i64, bi as u32, r as u32)),
+        );
+    }
+    {
+        use rayon::prelude::*;
+        keys.par_sort_unstable();
+    }
     let v32 = |a: &tomoe_store::arrow::array::PrimitiveArray<Float32Type>, k: usize| {
         if a.is_valid(k) {
             f64::from(a.value(k))
@@ -1040,17 +1146,24 @@ fn object_stats(det: &RecordBatch) -> HashMap<i64, ObjectStats> {
             f64::NAN
         }
     };
-    while i < order.len() {
-        let id = oid.value(order[i]);
+    let mut out = HashMap::new();
+    let (mut m, mut g, mut e, mut x) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut i = 0;
+    while i < keys.len() {
+        let id = keys[i].0;
         let mut j = i;
-        while j < order.len() && oid.value(order[j]) == id {
+        m.clear();
+        g.clear();
+        e.clear();
+        x.clear();
+        while j < keys.len() && keys[j].0 == id {
+            let (c, r) = (&cols[keys[j].2 as usize], keys[j].3 as usize);
+            m.push(c.mjd[r]);
+            g.push(v32(c.mag, r));
+            e.push(v32(c.err, r));
+            x.push(c.exp[r]);
             j += 1;
         }
-        let idx = &order[i..j];
-        let m: Vec<f64> = idx.iter().map(|&k| mjd.value(k)).collect();
-        let g: Vec<f64> = idx.iter().map(|&k| v32(mag, k)).collect();
-        let e: Vec<f64> = idx.iter().map(|&k| v32(err, k)).collect();
-        let x: Vec<i64> = idx.iter().map(|&k| exp.value(k)).collect();
         out.insert(id, stats_of(&m, &g, &e, &x));
         i = j;
     }

@@ -15,14 +15,14 @@
 
 use crate::input::InputError;
 use crate::table::load;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tomoe_store::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array};
 use tomoe_store::arrow::compute::cast;
 use tomoe_store::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef};
 use tomoe_store::arrow::record_batch::RecordBatch;
-use tomoe_store::hats::{CatalogType, HatsCatalog, HatsError, HatsOptions, HatsSummary};
+use tomoe_store::hats::{CatalogType, HatsCatalog, HatsError, HatsOptions, HatsSummary, Pixel};
 
 /// The floating-point columns kept, by their Gaia archive names.
 pub const FLOAT_COLUMNS: [&str; 20] = [
@@ -165,10 +165,12 @@ pub fn read_file(path: &Path) -> Result<Vec<GaiaStar>, GaiaError> {
             row: r + 1,
             message,
         };
-        let text = t.text[sid][r].trim();
-        let source_id: i64 = text
-            .parse()
-            .map_err(|_| bad(format!("source_id {text:?} is not an integer")))?;
+        let source_id: i64 = t.int(sid, r).ok_or_else(|| {
+            bad(format!(
+                "source_id {:?} is not an integer",
+                t.text(sid, r).trim()
+            ))
+        })?;
         let mut v = [f64::NAN; 20];
         for (k, i) in idx.iter().enumerate() {
             if let Some(i) = *i {
@@ -186,7 +188,8 @@ pub fn read_file(path: &Path) -> Result<Vec<GaiaStar>, GaiaError> {
             v[REF_EPOCH] = 2016.0;
         }
         let duplicated_source = dup.is_some_and(|d| {
-            let s = t.text[d][r].trim();
+            let s = t.text(d, r);
+            let s = s.trim();
             s.eq_ignore_ascii_case("true") || s == "1" || s.eq_ignore_ascii_case("t")
         });
         out.push(GaiaStar {
@@ -319,10 +322,18 @@ pub fn import(
     })
 }
 
-/// The store, open for cone reads.
+/// The store, open for cone reads. Partitions are read once and kept in memory (sorted by
+/// `_healpix_29`), so the chips of a night share them.
 #[derive(Debug, Clone)]
 pub struct GaiaStore {
     cat: HatsCatalog,
+    cache: Arc<std::sync::Mutex<HashMap<Pixel, Arc<Partition>>>>,
+}
+
+#[derive(Debug)]
+struct Partition {
+    h29: Vec<u64>,
+    stars: Vec<GaiaStar>,
 }
 
 impl GaiaStore {
@@ -330,6 +341,7 @@ impl GaiaStore {
     pub fn open(dir: &Path) -> Result<Self, HatsError> {
         Ok(Self {
             cat: HatsCatalog::open(dir)?,
+            cache: Default::default(),
         })
     }
 
@@ -338,9 +350,59 @@ impl GaiaStore {
         &self.cat
     }
 
+    fn partition(&self, p: Pixel) -> Result<Arc<Partition>, HatsError> {
+        if let Some(part) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&p) {
+            return Ok(part.clone());
+        }
+        let batches = self.cat.read_partition(p, None)?;
+        let mut stars = from_batches(&batches)?;
+        let mut h29: Vec<u64> = stars
+            .iter()
+            .map(|s| tomoe_core::healpix::hash29(s.ra(), s.dec()))
+            .collect();
+        if !h29.windows(2).all(|w| w[0] <= w[1]) {
+            let mut idx: Vec<usize> = (0..h29.len()).collect();
+            idx.sort_by_key(|&i| h29[i]);
+            stars = idx.iter().map(|&i| stars[i]).collect();
+            h29 = idx.iter().map(|&i| h29[i]).collect();
+        }
+        let part = Arc::new(Partition { h29, stars });
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(p, part.clone());
+        Ok(part)
+    }
+
     /// Sources within `radius_deg` of (`ra`, `dec`) at their catalogue epoch.
     pub fn cone(&self, ra: f64, dec: f64, radius_deg: f64) -> Result<Vec<GaiaStar>, HatsError> {
-        let b = self.cat.cone(ra, dec, radius_deg, None)?;
-        from_batches(&b)
+        if !(ra.is_finite()
+            && (-90.0..=90.0).contains(&dec)
+            && radius_deg > 0.0
+            && radius_deg <= 180.0)
+        {
+            return Err(HatsError::Invalid(format!(
+                "cone ({ra}, {dec}, {radius_deg}°) is not on the sky"
+            )));
+        }
+        let deepest = self.cat.pixels().iter().map(|p| p.order).max().unwrap_or(0);
+        let ranges = tomoe_store::hats::cone_ranges(ra, dec, radius_deg, deepest);
+        let cosr = radius_deg.to_radians().cos();
+        let c = tomoe_core::angle::unit_vector(ra, dec);
+        let mut out = Vec::new();
+        for p in self.cat.pixels_in_cone(ra, dec, radius_deg) {
+            let part = self.partition(p)?;
+            for &(lo, hi) in &ranges {
+                let a = part.h29.partition_point(|&h| h < lo);
+                let b = part.h29.partition_point(|&h| h < hi);
+                for s in &part.stars[a..b] {
+                    let u = tomoe_core::angle::unit_vector(s.ra(), s.dec());
+                    if u[0] * c[0] + u[1] * c[1] + u[2] * c[2] >= cosr {
+                        out.push(*s);
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 }

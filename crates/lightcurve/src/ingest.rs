@@ -144,36 +144,44 @@ pub fn ingest_night(
     });
     let mut registry = db.load_registry(cfg.object_radius_arcsec)?;
     let mut tables = NightTables::default();
-    let mut src_rows = Vec::new();
+    tables.detections.reserve(
+        ok.iter()
+            .map(|(_, a)| a.calibration.n_detections as usize)
+            .sum(),
+    );
     let (mut statics, mut matched, mut calibrated) = (0, 0, 0);
     for (chip, a) in &mut ok {
-        let rows = assign(a, &mut registry);
+        assign(a, &mut registry, &mut tables.detections);
         statics += a.statics.len();
         matched += a.statics.iter().filter(|s| s.gaia.is_some()).count();
         calibrated += usize::from(a.calibration.fit.is_some());
-        for s in &a.statics {
-            if let Some(r) = s.rows.first() {
-                src_rows.push((r.object_id, s.clone()));
-            }
-        }
-        tables.detections.extend(rows);
         tables.movers.extend(a.movers.iter().copied());
         tables.singles.extend(a.singles.iter().copied());
         tables.calibration.push(a.calibration.clone());
         tables.inputs.push(chip.source.clone());
     }
-    let refs: Vec<(i64, &crate::pipeline::StaticTrack)> =
-        src_rows.iter().map(|(i, s)| (*i, s)).collect();
+    let refs: Vec<(i64, &crate::pipeline::StaticTrack)> = ok
+        .iter()
+        .flat_map(|(_, a)| a.statics.iter())
+        .map(|s| (s.object_id, s))
+        .collect();
     tables.sources = Some(crate::db::sources_batch(&refs));
     // Registry first: an interrupted ingest leaves unused ids, never reused ones.
     db.save_registry(&registry)?;
-    db.write_night(night, &tables)?;
-    let published = db.publish(cfg.partition_rows, &registry)?;
+    let n_det = tables.detections.len();
+    tracing::debug!(
+        seconds = t1.elapsed().as_secs_f64(),
+        "ids assigned, registry saved"
+    );
+    let batches = db.write_night(night, &tables)?;
+    tracing::debug!(seconds = t1.elapsed().as_secs_f64(), "night written");
+    drop(tables.detections);
+    let published = db.publish(cfg.partition_rows, &registry, Some((night, batches)))?;
     Ok(IngestReport {
         night,
         inputs: ok.len(),
         refused,
-        detections: tables.detections.len(),
+        detections: n_det,
         statics,
         gaia_matched: matched,
         movers: tables.movers.len(),

@@ -159,7 +159,7 @@ pub fn read_catalog(path: &Path, map: &ColumnMap) -> Result<Vec<FrameDetection>,
             path: path.to_path_buf(),
             row: r + 1,
             column: t.names[c].0.clone(),
-            value: t.text[c][r].clone(),
+            value: t.text(c, r),
             what,
         })
     };
@@ -173,7 +173,7 @@ pub fn read_catalog(path: &Path, map: &ColumnMap) -> Result<Vec<FrameDetection>,
                             path: path.to_path_buf(),
                             row: r + 1,
                             column: t.names[k].0.clone(),
-                            value: t.text[k][r].clone(),
+                            value: t.text(k, r),
                             what: "a frame index",
                         });
                     }

@@ -49,6 +49,9 @@ pub enum IngestError {
         /// Why.
         message: String,
     },
+    /// An external catalogue is unusable (the error names file, column and row).
+    #[error(transparent)]
+    Catalogue(#[from] crate::input::InputError),
 }
 
 fn bad(path: &Path, m: impl std::fmt::Display) -> IngestError {
@@ -110,15 +113,14 @@ struct HeaderFacts {
     shutter: RollingShutter,
 }
 
-fn facts(path: &Path, img: &ImageFile) -> Result<HeaderFacts, IngestError> {
+fn facts(path: &Path, h: &tomoe_fits::Header, height: usize) -> Result<HeaderFacts, IngestError> {
     let name = path.file_name().and_then(|n| n.to_str());
-    let t = TomoeHeader::from_header(&img.header, name);
-    let h = &img.header;
+    let t = TomoeHeader::from_header(h, name);
     let wcs = Wcs::from_keywords(|k| h.get_f64(k), |k| h.get_str(k))
         .map_err(|e| bad(path, format!("bad WCS: {e}")))?
         .ok_or_else(|| bad(path, "no WCS in the header (CRVAL/CRPIX/CD cards)"))?;
     let shutter = t
-        .rolling_shutter(img.height(), RowOrder::Ascending)
+        .rolling_shutter(height, RowOrder::Ascending)
         .ok_or_else(|| {
             bad(
                 path,
@@ -142,7 +144,7 @@ fn facts(path: &Path, img: &ImageFile) -> Result<HeaderFacts, IngestError> {
 /// Measures every frame of a cube with the photometry engine.
 pub fn measure_cube(path: &Path, cfg: &LightcurveConfig) -> Result<ChipInput, IngestError> {
     let mut img = ImageFile::open(path).map_err(|e| bad(path, e))?;
-    let f = facts(path, &img)?;
+    let f = facts(path, &img.header, img.height())?;
     let (w, h, n) = (img.width(), img.height(), img.frames());
     let gain = img.header.get_f64("GAIN").unwrap_or(cfg.gain);
     let dp = DetectParams {
@@ -236,17 +238,39 @@ fn forced_photometry(
     Ok(out)
 }
 
+/// The header of the image a catalogue was measured on, and its width, height and frames: from
+/// the image itself (only the header is read) or from a text header file (`.head`/`.hdr`, 80-
+/// character cards as SCAMP writes them, with the image's NAXISn).
+pub fn image_header(
+    image: &Path,
+) -> Result<(tomoe_fits::Header, usize, usize, usize), IngestError> {
+    let ext = image.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if ext == "head" || ext == "hdr" {
+        let text = std::fs::read_to_string(image).map_err(|e| bad(image, e))?;
+        let h = tomoe_fits::Header::from_text(&text);
+        let dim = |k: &str| h.get_i64(k).filter(|v| *v > 0).map(|v| v as usize);
+        let (Some(w), Some(hh)) = (dim("NAXIS1"), dim("NAXIS2")) else {
+            return Err(bad(image, "header file without NAXIS1/NAXIS2"));
+        };
+        let n = dim("NAXIS3").unwrap_or(1);
+        return Ok((h, w, hh, n));
+    }
+    let img = ImageFile::open(image).map_err(|e| bad(image, e))?;
+    let (w, hh, n) = (img.width(), img.height(), img.frames());
+    Ok((img.header, w, hh, n))
+}
+
 /// Reads an external per-frame catalogue; the WCS, timing and frame count come from the header
-/// of `image` (the file the catalogue was measured on; only its header is read).
+/// of `image` (see [`image_header`]).
 pub fn read_external(
     catalog: &Path,
     image: &Path,
     cfg: &LightcurveConfig,
 ) -> Result<ChipInput, IngestError> {
-    let img = ImageFile::open(image).map_err(|e| bad(image, e))?;
-    let f = facts(image, &img)?;
-    let rows = read_catalog(catalog, &cfg.columns).map_err(|e| bad(catalog, e))?;
-    let n = img.frames().max(1);
+    let (hdr, width, height, nframes) = image_header(image)?;
+    let f = facts(image, &hdr, height)?;
+    let rows = read_catalog(catalog, &cfg.columns)?;
+    let n = nframes.max(1);
     let mut frames = vec![Vec::new(); n];
     for (i, r) in rows.into_iter().enumerate() {
         let k = r.frame as usize;
@@ -270,8 +294,8 @@ pub fn read_external(
         night: f.night,
         wcs: f.wcs,
         shutter: f.shutter,
-        width: img.width(),
-        height: img.height(),
+        width,
+        height,
         frames,
         forced: None,
     })
@@ -463,8 +487,10 @@ pub struct StaticTrack {
     pub dec: f64,
     /// Matched Gaia source.
     pub gaia: Option<GaiaStar>,
-    /// Its detections (object_id filled in by [`assign`]).
+    /// Its detections (moved out, with their object id, by [`assign`]).
     pub rows: Vec<DetectionRow>,
+    /// The object id (0 until [`assign`]).
+    pub object_id: i64,
 }
 
 /// Everything of one chip before object ids.
@@ -712,6 +738,7 @@ pub fn analyse(
                     dec,
                     gaia: g,
                     rows,
+                    object_id: 0,
                 });
             }
         }
@@ -776,15 +803,15 @@ pub fn analyse(
     })
 }
 
-/// Hands out object ids (step 6) and returns the detection rows of the chip.
-pub fn assign(a: &mut ChipAnalysis, registry: &mut Registry) -> Vec<DetectionRow> {
-    let mut out = Vec::with_capacity(a.calibration.n_detections as usize);
+/// Hands out object ids (step 6), appending the chip's detection rows (moved out of the
+/// tracks) to `out`.
+pub fn assign(a: &mut ChipAnalysis, registry: &mut Registry, out: &mut Vec<DetectionRow>) {
     for s in &mut a.statics {
         let id = registry.assign(s.ra, s.dec, s.gaia.map(|g| g.source_id));
-        for r in &mut s.rows {
+        s.object_id = id;
+        out.extend(s.rows.drain(..).map(|mut r| {
             r.object_id = id;
-            out.push(*r);
-        }
+            r
+        }));
     }
-    out
 }

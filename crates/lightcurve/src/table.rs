@@ -15,8 +15,17 @@ pub(crate) struct Columns {
     pub names: Vec<(String, String)>,
     /// Numbers (None: null or not a number).
     pub values: Vec<Vec<Option<f64>>>,
-    /// The cells as text.
-    pub text: Vec<Vec<String>>,
+    /// The cells as text (use [`Columns::text`]).
+    texts: Vec<Text>,
+}
+
+/// How a column's text is kept: as read (CSV, VOTable, FITS strings), as exact integers, or
+/// rebuilt from the number (floats from binary formats: no per-cell allocation).
+#[derive(Debug)]
+enum Text {
+    Owned(Vec<String>),
+    Ints(Vec<Option<i64>>),
+    FromValue,
 }
 
 impl Columns {
@@ -25,7 +34,33 @@ impl Columns {
         Self {
             names,
             values: vec![Vec::new(); n],
-            text: vec![Vec::new(); n],
+            texts: (0..n).map(|_| Text::Owned(Vec::new())).collect(),
+        }
+    }
+
+    /// A cell as text (exact for integers; empty for a null number).
+    pub fn text(&self, c: usize, r: usize) -> String {
+        match &self.texts[c] {
+            Text::Owned(v) => v[r].clone(),
+            Text::Ints(v) => v[r].map(|i| i.to_string()).unwrap_or_default(),
+            Text::FromValue => self.values[c][r].map(|v| v.to_string()).unwrap_or_default(),
+        }
+    }
+
+    /// A cell as an exact 64-bit integer, if it is one.
+    pub fn int(&self, c: usize, r: usize) -> Option<i64> {
+        match &self.texts[c] {
+            Text::Ints(v) => v[r],
+            Text::Owned(v) => v[r].trim().parse().ok(),
+            Text::FromValue => self.values[c][r]
+                .filter(|x| x.fract() == 0.0 && x.abs() < 9.0e15)
+                .map(|x| x as i64),
+        }
+    }
+
+    fn push_owned(&mut self, i: usize, t: String) {
+        if let Text::Owned(v) = &mut self.texts[i] {
+            v.push(t);
         }
     }
 
@@ -45,27 +80,61 @@ impl Columns {
         let t = t.unwrap_or("");
         let v = t.trim().parse::<f64>().ok().filter(|v| v.is_finite());
         self.values[i].push(v);
-        self.text[i].push(t.to_string());
+        self.push_owned(i, t.to_string());
     }
 }
 
 fn arrow_into(out: &mut Columns, batches: &[tomoe_store::arrow::record_batch::RecordBatch]) {
     use tomoe_store::arrow::array::{Array, AsArray};
     use tomoe_store::arrow::compute::cast;
-    use tomoe_store::arrow::datatypes::{DataType, Float64Type};
+    use tomoe_store::arrow::datatypes::{DataType, Float64Type, Int64Type};
     use tomoe_store::arrow::util::display::array_value_to_string;
+    if let Some(b) = batches.first() {
+        for (i, f) in b.schema().fields().iter().enumerate() {
+            let dt = f.data_type();
+            out.texts[i] = if dt.is_floating() {
+                Text::FromValue
+            } else if dt.is_integer() {
+                Text::Ints(Vec::new())
+            } else {
+                Text::Owned(Vec::new())
+            };
+        }
+    }
     for b in batches {
         for (i, col) in b.columns().iter().enumerate() {
             let num = cast(col, &DataType::Float64).ok();
             let num = num.as_ref().map(|n| n.as_primitive::<Float64Type>());
-            for r in 0..b.num_rows() {
-                let v = num.and_then(|n| n.is_valid(r).then(|| n.value(r)));
-                out.values[i].push(v.filter(|v| v.is_finite()));
-                out.text[i].push(if col.is_valid(r) {
-                    array_value_to_string(col, r).unwrap_or_default()
-                } else {
-                    String::new()
-                });
+            let vals = &mut out.values[i];
+            vals.reserve(b.num_rows());
+            match num {
+                Some(n) if n.null_count() == 0 => {
+                    vals.extend(n.values().iter().map(|v| v.is_finite().then_some(*v)))
+                }
+                Some(n) => vals.extend(
+                    (0..n.len())
+                        .map(|r| (n.is_valid(r) && n.value(r).is_finite()).then(|| n.value(r))),
+                ),
+                None => vals.extend(std::iter::repeat_n(None, b.num_rows())),
+            }
+            match &mut out.texts[i] {
+                Text::FromValue => {}
+                Text::Ints(v) => {
+                    let c = cast(col, &DataType::Int64).ok();
+                    match c.as_ref().map(|c| c.as_primitive::<Int64Type>()) {
+                        Some(c) => {
+                            v.extend((0..c.len()).map(|r| c.is_valid(r).then(|| c.value(r))))
+                        }
+                        None => v.extend(std::iter::repeat_n(None, b.num_rows())),
+                    }
+                }
+                Text::Owned(v) => v.extend((0..b.num_rows()).map(|r| {
+                    if col.is_valid(r) {
+                        array_value_to_string(col, r).unwrap_or_default()
+                    } else {
+                        String::new()
+                    }
+                })),
             }
         }
     }
@@ -180,28 +249,33 @@ pub(crate) fn load(path: &Path) -> Result<Columns, InputError> {
             let cols = read_table(path, None).map_err(|e| unreadable(path, e))?;
             let mut out = Columns::default();
             for c in cols {
-                let (v, t): (Vec<Option<f64>>, Vec<String>) = match c.values {
+                let (v, t): (Vec<Option<f64>>, Text) = match c.values {
                     ReadValues::F64(v) => (
                         v.iter().map(|x| x.is_finite().then_some(*x)).collect(),
-                        v.iter().map(|x| x.to_string()).collect(),
+                        Text::FromValue,
                     ),
                     ReadValues::I64(v) => (
                         v.iter().map(|x| Some(*x as f64)).collect(),
-                        v.iter().map(|x| x.to_string()).collect(),
+                        Text::Ints(v.iter().map(|x| Some(*x)).collect()),
                     ),
-                    ReadValues::Str(v) => (v.iter().map(|s| s.trim().parse().ok()).collect(), v),
+                    ReadValues::Str(v) => (
+                        v.iter().map(|s| s.trim().parse().ok()).collect(),
+                        Text::Owned(v),
+                    ),
                     ReadValues::Bool(v) => (
                         v.iter()
                             .map(|b| b.map(|b| f64::from(u8::from(b))))
                             .collect(),
-                        v.iter()
-                            .map(|b| b.map(|b| b.to_string()).unwrap_or_default())
-                            .collect(),
+                        Text::Owned(
+                            v.iter()
+                                .map(|b| b.map(|b| b.to_string()).unwrap_or_default())
+                                .collect(),
+                        ),
                     ),
                 };
                 out.names.push((c.name, c.unit));
                 out.values.push(v);
-                out.text.push(t);
+                out.texts.push(t);
             }
             Ok(out)
         }

@@ -28,7 +28,8 @@
 use crate::atomic::{exchange_dirs, sync_dir, write_atomic};
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array};
 use arrow::compute::{
-    cast, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch, SortColumn,
+    cast, concat_batches, filter_record_batch, interleave_record_batch, lexsort_to_indices,
+    SortColumn,
 };
 use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -37,6 +38,7 @@ use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::file::statistics::Statistics;
+use rayon::prelude::*;
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::Write;
@@ -271,50 +273,45 @@ pub fn write_catalog(
     batches: &[RecordBatch],
     opt: &HatsOptions,
 ) -> Result<HatsSummary, HatsError> {
-    let batch = concat_batches(&schema, batches)?;
-    // `_healpix_29` first: given, or computed.
-    let h29: ArrayRef = match batch.column_by_name(HEALPIX_COLUMN) {
-        Some(c) => cast(c, &DataType::Int64)?,
-        None => Arc::new(healpix29_of(&batch, &opt.ra_column, &opt.dec_column)?),
-    };
+    let t0 = std::time::Instant::now();
+    // Every input batch with `_healpix_29` (given, or computed) as its first column.
     let mut fields = vec![Arc::new(Field::new(HEALPIX_COLUMN, DataType::Int64, false))];
-    let mut cols = vec![h29];
-    for (f, c) in schema.fields().iter().zip(batch.columns()) {
-        if f.name() != HEALPIX_COLUMN {
-            fields.push(f.clone());
-            cols.push(c.clone());
-        }
-    }
+    fields.extend(
+        schema
+            .fields()
+            .iter()
+            .filter(|f| f.name() != HEALPIX_COLUMN)
+            .cloned(),
+    );
     let out_schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
-    let batch = RecordBatch::try_new(out_schema.clone(), cols)?;
-    // Sort by _healpix_29, then the caller's columns.
-    let mut keys = vec![SortColumn {
-        values: batch.column(0).clone(),
-        options: None,
-    }];
-    for name in &opt.sort_by {
-        let c = batch
-            .column_by_name(name)
-            .ok_or_else(|| HatsError::Invalid(format!("sort column {name:?} not in the table")))?;
-        keys.push(SortColumn {
-            values: c.clone(),
-            options: None,
-        });
+    let mut parts = Vec::with_capacity(batches.len());
+    for b in batches.iter().filter(|b| b.num_rows() > 0) {
+        let h29: ArrayRef = match b.column_by_name(HEALPIX_COLUMN) {
+            Some(c) => cast(c, &DataType::Int64)?,
+            None => Arc::new(healpix29_of(b, &opt.ra_column, &opt.dec_column)?),
+        };
+        let mut cols = vec![h29];
+        for (f, c) in b.schema().fields().iter().zip(b.columns()) {
+            if f.name() != HEALPIX_COLUMN {
+                cols.push(c.clone());
+            }
+        }
+        parts.push(RecordBatch::try_new(out_schema.clone(), cols)?);
     }
-    let batch = if batch.num_rows() > 1 {
-        let idx = lexsort_to_indices(&keys, None)?;
-        take_record_batch(&batch, &idx)?
-    } else {
-        batch
-    };
-    let sorted: Vec<u64> = batch
-        .column(0)
-        .as_primitive::<Int64Type>()
-        .values()
+    // Sorted (batch, row) order: by _healpix_29, then the caller's columns.
+    let order = sort_order(&parts, &opt.sort_by)?;
+    let sorted: Vec<u64> = order
         .iter()
-        .map(|&h| h as u64)
+        .map(|&(b, r)| parts[b].column(0).as_primitive::<Int64Type>().value(r) as u64)
         .collect();
     let plan = plan_partitions(&sorted, opt.max_rows, opt.max_order);
+    let rows = order.len();
+    tracing::debug!(
+        seconds = t0.elapsed().as_secs_f64(),
+        rows,
+        partitions = plan.len(),
+        "hats: sorted"
+    );
 
     // Build in a temporary sibling, then swap.
     let parent = dir
@@ -330,7 +327,7 @@ pub fn write_catalog(
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
     }
-    let result = write_into(&tmp, &out_schema, &batch, &plan, opt);
+    let result = write_into(&tmp, &out_schema, &parts, &order, &plan, opt);
     let summary = match result {
         Ok(s) => s,
         Err(e) => {
@@ -348,43 +345,139 @@ pub fn write_catalog(
     Ok(summary)
 }
 
-fn writer_props(opt: &HatsOptions) -> WriterProperties {
-    WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+fn sort_order(parts: &[RecordBatch], sort_by: &[String]) -> Result<Vec<(usize, usize)>, HatsError> {
+    let mut extra: Vec<Vec<ArrayRef>> = vec![Vec::new(); parts.len()];
+    for name in sort_by {
+        for (i, b) in parts.iter().enumerate() {
+            let c = b.column_by_name(name).ok_or_else(|| {
+                HatsError::Invalid(format!("sort column {name:?} not in the table"))
+            })?;
+            extra[i].push(c.clone());
+        }
+    }
+    let int_like = |a: &ArrayRef| {
+        let dt = a.data_type();
+        (dt.is_integer() || matches!(dt, DataType::Timestamp(_, _))) && a.null_count() == 0
+    };
+    if sort_by.len() <= 2 && extra.iter().flatten().all(int_like) {
+        let mut keys: Vec<(i64, i64, i64, u32, u32)> =
+            Vec::with_capacity(parts.iter().map(|b| b.num_rows()).sum());
+        for (bi, b) in parts.iter().enumerate() {
+            let h = b.column(0).as_primitive::<Int64Type>().values();
+            let cols: Vec<ArrayRef> = extra[bi]
+                .iter()
+                .map(|a| cast(a, &DataType::Int64))
+                .collect::<Result<_, _>>()?;
+            let cols: Vec<&[i64]> = cols
+                .iter()
+                .map(|c| &c.as_primitive::<Int64Type>().values()[..])
+                .collect();
+            let k = |r: usize, j: usize| cols.get(j).map_or(0, |c| c[r]);
+            keys.extend((0..b.num_rows()).map(|r| (h[r], k(r, 0), k(r, 1), bi as u32, r as u32)));
+        }
+        keys.par_sort_unstable();
+        return Ok(keys.iter().map(|k| (k.3 as usize, k.4 as usize)).collect());
+    }
+    // General case: one concatenated batch and Arrow's lexsort.
+    let schema = parts.first().map(|b| b.schema());
+    let Some(schema) = schema else {
+        return Ok(Vec::new());
+    };
+    let all = concat_batches(&schema, parts)?;
+    let mut offsets = Vec::with_capacity(parts.len());
+    let mut o = 0;
+    for b in parts {
+        offsets.push(o);
+        o += b.num_rows();
+    }
+    let mut keys = vec![SortColumn {
+        values: all.column(0).clone(),
+        options: None,
+    }];
+    for name in sort_by {
+        keys.push(SortColumn {
+            values: all
+                .column_by_name(name)
+                .cloned()
+                .unwrap_or_else(|| unreachable!("checked above")),
+            options: None,
+        });
+    }
+    let idx = lexsort_to_indices(&keys, None)?;
+    Ok(idx
+        .values()
+        .iter()
+        .map(|&g| {
+            let g = g as usize;
+            let b = offsets.partition_point(|&o| o <= g) - 1;
+            (b, g - offsets[b])
+        })
+        .collect())
+}
+
+/// Zstd level 1; dictionaries only for integer and string columns (floats rarely repeat, and
+/// trying costs time); statistics per row group (what the `_healpix_29` pruning reads).
+fn writer_props(opt: &HatsOptions, schema: &Schema) -> WriterProperties {
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
         .set_max_row_group_row_count(Some(opt.row_group_rows.max(1024)))
-        .build()
+        .set_statistics_enabled(parquet::file::properties::EnabledStatistics::Chunk)
+        .set_dictionary_enabled(false);
+    for f in schema.fields() {
+        let dt = f.data_type();
+        if (dt.is_integer() && f.name() != HEALPIX_COLUMN)
+            || matches!(dt, DataType::Utf8 | DataType::LargeUtf8)
+        {
+            b = b.set_column_dictionary_enabled(
+                parquet::schema::types::ColumnPath::from(f.name().as_str()),
+                true,
+            );
+        }
+    }
+    b.build()
 }
 
 fn write_into(
     root: &Path,
     schema: &SchemaRef,
-    batch: &RecordBatch,
+    parts: &[RecordBatch],
+    order: &[(usize, usize)],
     plan: &[(Pixel, usize)],
     opt: &HatsOptions,
 ) -> Result<HatsSummary, HatsError> {
+    let refs: Vec<&RecordBatch> = parts.iter().collect();
     let dataset = root.join("dataset");
     fs::create_dir_all(&dataset).map_err(io(&dataset))?;
-    let mut bytes = 0u64;
+    // Partitions are independent: written in parallel.
+    let mut jobs = Vec::with_capacity(plan.len());
     let mut offset = 0usize;
     for &(pixel, n) in plan {
-        let path = root.join(pixel.relative_path());
-        if let Some(p) = path.parent() {
-            fs::create_dir_all(p).map_err(io(p))?;
-        }
-        let part = batch.slice(offset, n);
+        jobs.push((pixel, offset, n));
         offset += n;
-        let f = fs::File::create(&path).map_err(io(&path))?;
-        let mut w =
-            ArrowWriter::try_new(f, schema.clone(), Some(writer_props(opt))).map_err(pq(&path))?;
-        w.write(&part).map_err(pq(&path))?;
-        let file = w.into_inner().map_err(pq(&path))?;
-        file.sync_all().map_err(io(&path))?;
-        bytes += file.metadata().map_err(io(&path))?.len();
     }
+    let sizes: Vec<u64> = jobs
+        .par_iter()
+        .map(|&(pixel, offset, n)| {
+            let path = root.join(pixel.relative_path());
+            if let Some(p) = path.parent() {
+                fs::create_dir_all(p).map_err(io(p))?;
+            }
+            let part = interleave_record_batch(&refs, &order[offset..offset + n])?;
+            let f = fs::File::create(&path).map_err(io(&path))?;
+            let mut w = ArrowWriter::try_new(f, schema.clone(), Some(writer_props(opt, schema)))
+                .map_err(pq(&path))?;
+            w.write(&part).map_err(pq(&path))?;
+            let file = w.into_inner().map_err(pq(&path))?;
+            file.sync_all().map_err(io(&path))?;
+            Ok(file.metadata().map_err(io(&path))?.len())
+        })
+        .collect::<Result<_, HatsError>>()?;
+    let bytes: u64 = sizes.iter().sum();
     // Schema-only `_common_metadata`.
     let meta = dataset.join("_common_metadata");
     let f = fs::File::create(&meta).map_err(io(&meta))?;
-    let w = ArrowWriter::try_new(f, schema.clone(), Some(writer_props(opt))).map_err(pq(&meta))?;
+    let w = ArrowWriter::try_new(f, schema.clone(), Some(writer_props(opt, schema)))
+        .map_err(pq(&meta))?;
     w.close().map_err(pq(&meta))?;
     // partition_info.csv
     let pinfo = root.join("partition_info.csv");
@@ -405,7 +498,7 @@ fn write_into(
     let mut props: Vec<(String, String)> = vec![
         ("obs_collection".into(), opt.name.clone()),
         ("dataproduct_type".into(), opt.catalog_type.as_str().into()),
-        ("hats_nrows".into(), batch.num_rows().to_string()),
+        ("hats_nrows".into(), order.len().to_string()),
         ("hats_col_ra".into(), opt.ra_column.clone()),
         ("hats_col_dec".into(), opt.dec_column.clone()),
         ("hats_col_healpix".into(), HEALPIX_COLUMN.into()),
@@ -435,7 +528,7 @@ fn write_into(
     })
     .map_err(io(&ppath))?;
     Ok(HatsSummary {
-        rows: batch.num_rows(),
+        rows: order.len(),
         partitions: plan.to_vec(),
         bytes,
     })
@@ -704,18 +797,8 @@ impl HatsCatalog {
                 "cone radius {radius_deg}° outside (0, 180]"
             )));
         }
-        // Fine cells for row-group pruning: about radius/4 per cell, at least the deepest partition order.
         let deepest = self.pixels.iter().map(|p| p.order).max().unwrap_or(0);
-        let mut k = 0u8;
-        while k < 20 && 58.6 / f64::from(1u32 << k) > radius_deg / 4.0 {
-            k += 1;
-        }
-        let k = k.max(deepest).min(29);
-        let mut ranges: Vec<(u64, u64)> = healpix::cone_cells(k, ra, dec, radius_deg)
-            .into_iter()
-            .map(|c| healpix::range29(k, c))
-            .collect();
-        ranges.sort_unstable();
+        let ranges = cone_ranges(ra, dec, radius_deg, deepest);
         let (ra_c, dec_c) = (self.ra_column().to_string(), self.dec_column().to_string());
         let mut cols: Option<Vec<&str>> = columns.map(|c| c.to_vec());
         if let Some(c) = cols.as_mut() {
@@ -767,6 +850,33 @@ impl HatsCatalog {
         }
         Ok(out)
     }
+}
+
+/// Sorted `[lo, hi)` ranges of `_healpix_29` covering a cone (a superset), from cells of about a
+/// quarter of the radius (at least order `min_order`, at most 20).
+///
+/// # Panics
+/// As [`healpix::cone_cells`]: a Dec outside ±90° or a radius outside (0, 180].
+pub fn cone_ranges(ra: f64, dec: f64, radius_deg: f64, min_order: u8) -> Vec<(u64, u64)> {
+    let mut k = 0u8;
+    while k < 20 && 58.6 / f64::from(1u32 << k) > radius_deg / 4.0 {
+        k += 1;
+    }
+    let k = k.max(min_order).min(29);
+    let mut ranges: Vec<(u64, u64)> = healpix::cone_cells(k, ra, dec, radius_deg)
+        .into_iter()
+        .map(|c| healpix::range29(k, c))
+        .collect();
+    ranges.sort_unstable();
+    // Merge adjacent ranges.
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match out.last_mut() {
+            Some(l) if l.1 >= r.0 => l.1 = l.1.max(r.1),
+            _ => out.push(r),
+        }
+    }
+    out
 }
 
 fn scan_partitions(dataset: &Path) -> Result<Vec<Pixel>, HatsError> {
