@@ -4,6 +4,7 @@
 
 mod browser;
 mod commands;
+mod lc;
 mod restart;
 
 use std::path::{Path, PathBuf};

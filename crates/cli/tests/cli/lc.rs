@@ -1,0 +1,411 @@
+//! `tomoe gaia …` and `tomoe lc …` as a user runs them: simulated Gaia store, cubes and
+//! catalogues; bad inputs refused with what and where; the resident service on a real
+//! redis-server ingesting what the archive logged, and stopping cleanly on SIGINT.
+
+use crate::{run_ok, tomoe};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn sim_night(dir: &Path) {
+    run_ok(
+        &[
+            "sim",
+            "gaia",
+            "--ra",
+            "50.5",
+            "--dec",
+            "56.4",
+            "--radius",
+            "4",
+            "--density",
+            "1500",
+            "--g-max",
+            "17",
+            "--hats",
+            "gaia",
+        ],
+        dir,
+    );
+    run_ok(
+        &[
+            "sim",
+            "cubes",
+            "--out",
+            "cubes",
+            "--gaia",
+            "gaia",
+            "--exposures",
+            "1",
+            "--chips",
+            "3",
+            "--width",
+            "500",
+            "--height",
+            "300",
+            "--start",
+            "2023-01-02T12:00:00",
+        ],
+        dir,
+    );
+    std::fs::write(
+        dir.join("tomoe.toml"),
+        "[lightcurve]\nroot = \"lc\"\ngaia = \"gaia\"\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn gaia_import_cone_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run_ok(
+        &[
+            "sim",
+            "gaia",
+            "--radius",
+            "0.3",
+            "--density",
+            "2000",
+            "-o",
+            "g.csv",
+        ],
+        d,
+    );
+    let out = run_ok(
+        &[
+            "gaia",
+            "import",
+            "g.csv",
+            "-o",
+            "store",
+            "--max-rows",
+            "100",
+        ],
+        d,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("imported") && err.contains("partitions"),
+        "{err}"
+    );
+    let out = run_ok(
+        &[
+            "gaia", "cone", "--ra", "50.5", "--dec", "59.42", "--radius", "0.1", "--store", "store",
+        ],
+        d,
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("_healpix_29,source_id,ra,dec"), "{text}");
+    assert!(text.lines().count() > 20, "{text}");
+    // A file without a required column is refused, naming the file and the column.
+    std::fs::write(d.join("bad.csv"), "source_id,ra,dec\n1,2,3\n").unwrap();
+    let out = tomoe()
+        .args(["gaia", "import", "bad.csv", "-o", "store"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.csv") && err.contains("phot_g_mean_mag"),
+        "{err}"
+    );
+    // The store is untouched by the failed import.
+    let out = run_ok(
+        &[
+            "gaia", "cone", "--ra", "50.5", "--dec", "59.42", "--radius", "0.1", "--store", "store",
+        ],
+        d,
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), text);
+    // Nonsense cone.
+    let out = tomoe()
+        .args([
+            "gaia", "cone", "--ra", "1", "--dec", "95", "--radius", "1", "--store", "store",
+        ])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not on the sky"));
+}
+
+#[test]
+fn lc_ingest_cubes_refuses_a_corrupt_one_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    sim_night(d);
+    // A truncated copy of a cube: refused, the rest ingested.
+    let cube = std::fs::read_dir(d.join("cubes"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "fits"))
+        .unwrap();
+    let bytes = std::fs::read(&cube).unwrap();
+    std::fs::write(
+        d.join("cubes/rTMQ1202301029999999911.fits"),
+        &bytes[..bytes.len() / 3],
+    )
+    .unwrap();
+    let out = tomoe()
+        .args(["--config", "tomoe.toml", "lc", "ingest", "cubes"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refused") && err.contains("rTMQ1202301029999999911.fits"),
+        "{err}"
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("night 2023-01-02: 3 inputs"), "{text}");
+    assert!(text.contains("3 of 3 chips calibrated"), "{text}");
+    let first = text.clone();
+    // Again (without the bad file): the same night, the same numbers.
+    std::fs::remove_file(d.join("cubes/rTMQ1202301029999999911.fits")).unwrap();
+    let out = run_ok(
+        &[
+            "--config",
+            "tomoe.toml",
+            "lc",
+            "ingest",
+            "--night",
+            "2023-01-02",
+            "cubes",
+        ],
+        d,
+    );
+    let again = String::from_utf8(out.stdout).unwrap();
+    let counts = |t: &str| {
+        t.lines()
+            .next()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(counts(&again), counts(&first));
+    let status =
+        String::from_utf8(run_ok(&["--config", "tomoe.toml", "lc", "status"], d).stdout).unwrap();
+    assert!(
+        status.contains("night 2023-01-02: 3 inputs") && status.contains("objects"),
+        "{status}"
+    );
+    // A night with nothing in it and a malformed night are clear errors.
+    let out = tomoe()
+        .args([
+            "--config",
+            "tomoe.toml",
+            "lc",
+            "ingest",
+            "--night",
+            "2023-13-40",
+        ])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--night"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn lc_ingest_external_catalogues_through_the_column_mapping() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    sim_night(d);
+    // Per-frame catalogues as another pipeline would write them: `tomoe phot` on every frame at
+    // the truth positions, renamed to SExtractor-like columns.
+    let mut n = 0;
+    for e in std::fs::read_dir(d.join("cubes")).unwrap().flatten() {
+        let p = e.path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        let Some(stem) = name.strip_suffix(".fits") else {
+            continue;
+        };
+        let truth = d.join(format!("cubes/{stem}.truth.csv"));
+        let t = std::fs::read_to_string(&truth).unwrap();
+        let pos: String = std::iter::once("x,y".to_string())
+            .chain(
+                t.lines()
+                    .skip(1)
+                    .filter(|l| l.starts_with("star,") || l.starts_with("variable,"))
+                    .filter(|l| l.split(',').nth(2) == Some("0"))
+                    .map(|l| {
+                        let f: Vec<&str> = l.split(',').collect();
+                        format!("{},{}", f[3], f[4])
+                    }),
+            )
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(d.join(format!("cubes/{stem}.pos.csv")), pos).unwrap();
+        let cat = format!("cubes/{stem}.cat.csv");
+        run_ok(
+            &[
+                "phot",
+                &format!("cubes/{name}"),
+                "--positions",
+                &format!("cubes/{stem}.pos.csv"),
+                "--all-frames",
+                "--radius",
+                "6",
+                "-o",
+                &cat,
+            ],
+            d,
+        );
+        let c = std::fs::read_to_string(d.join(&cat)).unwrap();
+        let c = c.replacen(
+            "x,y,frame,flux,flux_err",
+            "X_IMAGE,Y_IMAGE,FRAME,FLUX_APER,FLUXERR_APER",
+            1,
+        );
+        std::fs::write(d.join(&cat), c).unwrap();
+        n += 1;
+    }
+    assert_eq!(n, 3);
+    let head = std::fs::read_to_string(
+        d.join("cubes")
+            .read_dir()
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with(".cat.csv"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(head.contains("X_IMAGE"), "{}", &head[..200.min(head.len())]);
+    std::fs::write(
+        d.join("tomoe.toml"),
+        "[lightcurve]\nroot = \"lc\"\ngaia = \"gaia\"\n[lightcurve.columns]\nframe = \"FRAME\"\nx = \"X_IMAGE\"\ny = \"Y_IMAGE\"\nflux = \"FLUX_APER\"\nflux_err = \"FLUXERR_APER\"\nflags = \"flags\"\n",
+    )
+    .unwrap();
+    let cats: Vec<String> = std::fs::read_dir(d.join("cubes"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().to_string_lossy().to_string())
+        .filter(|p| p.ends_with(".cat.csv"))
+        .collect();
+    let mut args = vec!["--config", "tomoe.toml", "lc", "ingest", "--catalogs"];
+    args.extend(cats.iter().map(String::as_str));
+    let out = run_ok(&args, d);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("night 2023-01-02: 3 inputs"), "{text}");
+    assert!(text.contains("3 of 3 chips calibrated"), "{text}");
+    // A mapping naming a column the files lack: every input refused, naming the column.
+    std::fs::write(
+        d.join("tomoe.toml"),
+        "[lightcurve]\nroot = \"lc2\"\ngaia = \"gaia\"\n[lightcurve.columns]\nx = \"XWIN_IMAGE\"\n",
+    )
+    .unwrap();
+    let out = tomoe().args(&args).current_dir(d).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("XWIN_IMAGE") && err.contains(".cat.csv"),
+        "{err}"
+    );
+}
+
+#[test]
+fn lc_run_ingests_the_archived_night_and_stops_on_sigint() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A demo leaves an archive with cubes in its log and a matching tomoe.toml.
+    run_ok(
+        &[
+            "demo",
+            "--dir",
+            "demo",
+            "--exposures",
+            "1",
+            "--chips",
+            "3",
+            "--cube-chips",
+            "2",
+            "--width",
+            "300",
+            "--height",
+            "200",
+            "--serve-for",
+            "0",
+        ],
+        d,
+    );
+    std::fs::remove_dir_all(d.join("demo/lightcurves")).unwrap();
+    let redis = tomoe_testkit::RedisServer::start().unwrap();
+    let mut child = tomoe()
+        .args([
+            "--config",
+            "demo/tomoe.toml",
+            "lc",
+            "run",
+            "--settle",
+            "0.2",
+            "--reconcile",
+            "2",
+        ])
+        .env("TOMOE_ARCHIVE_REDIS_URL", redis.url())
+        .env("TOMOE_LOG", "info")
+        .current_dir(d)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let current = d.join("demo/lightcurves/current/objects/hats.properties");
+    let t0 = Instant::now();
+    while !current.exists() && t0.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(current.exists(), "lc run did not ingest the archived night");
+    // A notice and a malformed message on the channel do not disturb it.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut c = client.get_connection().unwrap();
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg("tomoe:files")
+        .arg("{not json")
+        .query(&mut c)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(child.try_wait().unwrap().is_none(), "the service died");
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "lc run did not stop on SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains("night ingested") && err.contains("stopped"),
+        "{err}"
+    );
+}
