@@ -62,6 +62,23 @@ pub enum LcCmd {
     },
     /// Nights ingested and the published tables.
     Status,
+    /// Fit the Gaia → Tomo-e prediction polynomial (lightcurve.gaia_to_tomoe) from the
+    /// published objects: the colour-dependent residual of constant Gaia stars.
+    #[command(
+        after_help = "Example:\n  tomoe lc fit-colour --degree 3\n\nPrints the corrected coefficients as a [lightcurve] line for tomoe.toml; re-ingest the nights after changing them."
+    )]
+    FitColour {
+        /// Polynomial degree (≥ 2; the constant and linear parts are absorbed by each chip's
+        /// zero point and colour term).
+        #[arg(long, default_value_t = 3)]
+        degree: usize,
+        /// Fewest calibrated measurements per star.
+        #[arg(long, default_value_t = 6)]
+        min_points: i64,
+        /// Largest χ²/ν about the mean (constant stars only).
+        #[arg(long, default_value_t = 3.0)]
+        max_chi2: f64,
+    },
 }
 
 /// Arguments of `tomoe lc ingest`.
@@ -208,6 +225,47 @@ pub fn lc(cmd: LcCmd, full: &crate::config::Config) -> anyhow::Result<i32> {
                 crate::shutdown_signal(),
             ))
             .map_err(|e| anyhow::anyhow!(e))?;
+            Ok(0)
+        }
+        LcCmd::FitColour {
+            degree,
+            min_points,
+            max_chi2,
+        } => {
+            if !(2..=6).contains(&degree) {
+                bail!("--degree must be 2..=6");
+            }
+            let cur = LcDb::new(&cfg.root).current().with_context(|| {
+                format!(
+                    "nothing published in {} yet (tomoe lc ingest)",
+                    cfg.root.display()
+                )
+            })?;
+            let objects = tomoe_store::hats::HatsCatalog::open(&cur.join("objects"))?;
+            let stars =
+                tomoe_lightcurve::colour::stars_from_objects(&objects, min_points, max_chi2)?;
+            let Some(f) = tomoe_lightcurve::colour::fit(&stars, &cfg.gaia_to_tomoe, degree) else {
+                bail!(
+                    "too few constant Gaia stars ({}) for a degree-{degree} fit",
+                    stars.len()
+                );
+            };
+            println!(
+                "{} constant Gaia stars ({} clipped), residual scatter {:.4} mag",
+                f.n_used, f.n_clipped, f.scatter
+            );
+            for (i, (a, e)) in f.correction.iter().zip(&f.errors).enumerate() {
+                println!(
+                    "  correction c{i}: {a:+.5} ± {e:.5}{}",
+                    if i < 2 {
+                        "  (absorbed by zero point / colour term)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            let list: Vec<String> = f.coeffs.iter().map(|c| format!("{c:.5}")).collect();
+            println!("[lightcurve]\ngaia_to_tomoe = [{}]", list.join(", "));
             Ok(0)
         }
         LcCmd::Status => {

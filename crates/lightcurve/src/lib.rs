@@ -6,6 +6,7 @@
 //! ingest as the platform's own photometry. The numeric pieces (tracks, objects, calibration,
 //! cross-match, HEALPix, proper motion) live in `tomoe-core`.
 
+pub mod colour;
 pub mod config;
 pub mod db;
 pub mod gaia;

@@ -44,7 +44,7 @@ fn stack() -> StackSim {
     }
 }
 
-fn simulate() -> Night {
+fn simulate(poly: Vec<f64>) -> Night {
     let dir = tempfile::tempdir().unwrap();
     let st = stack();
     // Gaia-like sources around each chip (dense enough for a few hundred stars per chip).
@@ -82,7 +82,7 @@ fn simulate() -> Night {
                 cosmics: 3,
                 seed: 7,
                 gaia: Some(cat.clone()),
-                photometry: (ZP, K, vec![0.0]),
+                photometry: (ZP, K, poly.clone()),
                 extra_stars: 6,
                 exposure: k,
                 chip: c,
@@ -118,7 +118,7 @@ fn column<'a>(b: &'a tomoe_store::arrow::record_batch::RecordBatch, n: &str) -> 
 
 #[test]
 fn a_simulated_night_is_matched_calibrated_and_published() {
-    let n = simulate();
+    let n = simulate(vec![0.0]);
     let db = LcDb::new(&n.root);
     let store = GaiaStore::open(&n.gaia).unwrap();
     let inputs: Vec<Input> = n.cubes.iter().map(|p| Input::Cube(p.clone())).collect();
@@ -534,4 +534,44 @@ fn check_hats(
         String::from_utf8_lossy(&o.stderr)
     );
     serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// The prediction polynomial is refitted from a night whose true polynomial has a quadratic
+/// term the configuration lacks (`tomoe lc fit-colour`), and re-ingesting with the fitted
+/// coefficients removes the colour-dependent residual.
+#[test]
+fn the_colour_polynomial_is_recovered_from_a_night() {
+    let c2 = 0.06;
+    let n = simulate(vec![0.0, 0.0, c2]);
+    let db = LcDb::new(&n.root);
+    let store = GaiaStore::open(&n.gaia).unwrap();
+    let inputs: Vec<Input> = n.cubes.iter().map(|p| Input::Cube(p.clone())).collect();
+    let night = UtcMicros(n.truth[0].3.utc_start.0).observing_night();
+    ingest_night(&db, night, &inputs, Some(&store), &n.cfg, &|_, _| {}).unwrap();
+    let objects = HatsCatalog::open(&db.current().unwrap().join("objects")).unwrap();
+    let stars = tomoe_lightcurve::colour::stars_from_objects(&objects, 12, 3.0).unwrap();
+    assert!(stars.len() > 200, "{} stars", stars.len());
+    let f = tomoe_lightcurve::colour::fit(&stars, &[0.0], 2).unwrap();
+    let pull = (f.correction[2] - c2) / f.errors[2];
+    assert!(
+        pull.abs() < 4.0 && (f.correction[2] - c2).abs() < 0.02,
+        "c2 {} ± {} vs {c2}",
+        f.correction[2],
+        f.errors[2]
+    );
+    // With the fitted coefficients the quadratic residual is gone.
+    let cfg = LightcurveConfig {
+        gaia_to_tomoe: f.coeffs.clone(),
+        ..n.cfg.clone()
+    };
+    ingest_night(&db, night, &inputs, Some(&store), &cfg, &|_, _| {}).unwrap();
+    let objects = HatsCatalog::open(&db.current().unwrap().join("objects")).unwrap();
+    let stars = tomoe_lightcurve::colour::stars_from_objects(&objects, 12, 3.0).unwrap();
+    let g = tomoe_lightcurve::colour::fit(&stars, &f.coeffs, 2).unwrap();
+    assert!(
+        (g.correction[2] / g.errors[2]).abs() < 4.0 && g.correction[2].abs() < 0.02,
+        "left: {} ± {}",
+        g.correction[2],
+        g.errors[2]
+    );
 }
