@@ -142,43 +142,6 @@ pub fn fit(stars: &[(f64, f64, f64)], current: &[f64], degree: usize) -> Option<
     result
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recovers_a_quadratic_and_cubic_correction() {
-        // Residuals 0.05 + 0.02 c − 0.04 c² + 0.01 c³ (+ a few outliers) on colours −0.2…3.
-        let mut stars = Vec::new();
-        for i in 0..400 {
-            let c = -0.2 + 3.2 * (i as f64) / 399.0;
-            let noise = 0.003 * ((i * 7919 % 13) as f64 - 6.0) / 6.0;
-            let r = 0.05 + 0.02 * c - 0.04 * c * c + 0.01 * c * c * c + noise;
-            let out = if i % 50 == 0 { 0.5 } else { 0.0 };
-            stars.push((15.0 + r + out, 15.0, c));
-        }
-        let f = fit(&stars, &[0.0], 3).unwrap();
-        let want = [0.05, 0.02, -0.04, 0.01];
-        for (i, w) in want.iter().enumerate() {
-            assert!(
-                (f.coeffs[i] - w).abs() < 0.003,
-                "c{i} {} vs {w}",
-                f.coeffs[i]
-            );
-        }
-        assert_eq!(f.n_clipped, 8);
-        // Starting from the right coefficients the correction is ~0.
-        let g = fit(&stars, &want, 3).unwrap();
-        assert!(
-            g.correction.iter().all(|a| a.abs() < 0.003),
-            "{:?}",
-            g.correction
-        );
-        // Too few stars: no fit.
-        assert!(fit(&stars[..5], &[0.0], 3).is_none());
-    }
-}
-
 /// (weighted-mean magnitude, G, BP−RP) of the Gaia objects of a published `objects` catalog with
 /// at least `min_points` calibrated measurements and χ²/ν ≤ `max_chi2` (constant stars).
 pub fn stars_from_objects(
@@ -230,4 +193,41 @@ pub fn stars_from_objects(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovers_a_quadratic_and_cubic_correction() {
+        // Residuals 0.05 + 0.02 c − 0.04 c² + 0.01 c³ (+ a few outliers) on colours −0.2…3.
+        let mut stars = Vec::new();
+        for i in 0..400 {
+            let c = -0.2 + 3.2 * (i as f64) / 399.0;
+            let noise = 0.003 * ((i * 7919 % 13) as f64 - 6.0) / 6.0;
+            let r = 0.05 + 0.02 * c - 0.04 * c * c + 0.01 * c * c * c + noise;
+            let out = if i % 50 == 0 { 0.5 } else { 0.0 };
+            stars.push((15.0 + r + out, 15.0, c));
+        }
+        let f = fit(&stars, &[0.0], 3).unwrap();
+        let want = [0.05, 0.02, -0.04, 0.01];
+        for (i, w) in want.iter().enumerate() {
+            assert!(
+                (f.coeffs[i] - w).abs() < 0.003,
+                "c{i} {} vs {w}",
+                f.coeffs[i]
+            );
+        }
+        assert_eq!(f.n_clipped, 8);
+        // Starting from the right coefficients the correction is ~0.
+        let g = fit(&stars, &want, 3).unwrap();
+        assert!(
+            g.correction.iter().all(|a| a.abs() < 0.003),
+            "{:?}",
+            g.correction
+        );
+        // Too few stars: no fit.
+        assert!(fit(&stars[..5], &[0.0], 3).is_none());
+    }
 }
