@@ -62,6 +62,9 @@ pub enum LcCmd {
     },
     /// Nights ingested and the published tables.
     Status,
+    /// Query the published database: objects in a cone, a light curve, the nearest object.
+    #[command(subcommand)]
+    Query(QueryCmd),
     /// Fit the Gaia → Tomo-e prediction polynomial (lightcurve.gaia_to_tomoe) from the
     /// published objects: the colour-dependent residual of constant Gaia stars.
     #[command(
@@ -78,6 +81,75 @@ pub enum LcCmd {
         /// Largest χ²/ν about the mean (constant stars only).
         #[arg(long, default_value_t = 3.0)]
         max_chi2: f64,
+    },
+}
+
+/// `tomoe lc query …`
+#[derive(Debug, Subcommand)]
+pub enum QueryCmd {
+    /// Objects within a cone (with magnitude, Gaia and variability filters).
+    #[command(
+        after_help = "Example:\n  tomoe lc query cone --ra 50.5 --dec 56.4 --radius 0.05 --mag-max 16 --format csv"
+    )]
+    Cone {
+        /// RA [deg].
+        #[arg(long, allow_negative_numbers = true)]
+        ra: f64,
+        /// Dec [deg].
+        #[arg(long, allow_negative_numbers = true)]
+        dec: f64,
+        /// Radius [deg] (at most 10).
+        #[arg(long, allow_negative_numbers = true)]
+        radius: f64,
+        /// Brightest weighted-mean magnitude.
+        #[arg(long, allow_negative_numbers = true)]
+        mag_min: Option<f64>,
+        /// Faintest weighted-mean magnitude.
+        #[arg(long, allow_negative_numbers = true)]
+        mag_max: Option<f64>,
+        /// Only Gaia objects.
+        #[arg(long, conflicts_with = "not_gaia")]
+        gaia: bool,
+        /// Only objects not in Gaia.
+        #[arg(long)]
+        not_gaia: bool,
+        /// Smallest χ²/ν against a constant (variables).
+        #[arg(long)]
+        chi2_min: Option<f64>,
+        /// Output: table, csv, json, ndjson, parquet.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+    /// The light curve of one object (by object id = Gaia source_id for Gaia objects, or the
+    /// nearest object to --ra/--dec).
+    #[command(
+        after_help = "Examples:\n  tomoe lc query curve --object 447945332123238403 --format csv\n  tomoe lc query curve --ra 50.51 --dec 56.40 --columns mjd,mag,mag_err"
+    )]
+    Curve {
+        /// Object id (a Gaia source_id for Gaia objects; negative for others).
+        #[arg(long, allow_negative_numbers = true, conflicts_with_all = ["ra", "dec"])]
+        object: Option<i64>,
+        /// RA [deg] (nearest object within --radius).
+        #[arg(long, allow_negative_numbers = true, requires = "dec")]
+        ra: Option<f64>,
+        /// Dec [deg].
+        #[arg(long, allow_negative_numbers = true, requires = "ra")]
+        dec: Option<f64>,
+        /// Search radius for --ra/--dec [arcsec].
+        #[arg(long, default_value_t = 2.0)]
+        radius: f64,
+        /// From (MJD).
+        #[arg(long)]
+        from: Option<f64>,
+        /// To (MJD).
+        #[arg(long)]
+        to: Option<f64>,
+        /// Columns (comma-separated; default all).
+        #[arg(long)]
+        columns: Option<String>,
+        /// Output: table, csv, json, ndjson, parquet.
+        #[arg(long, default_value = "table")]
+        format: String,
     },
 }
 
@@ -268,6 +340,7 @@ pub fn lc(cmd: LcCmd, full: &crate::config::Config) -> anyhow::Result<i32> {
             println!("[lightcurve]\ngaia_to_tomoe = [{}]", list.join(", "));
             Ok(0)
         }
+        LcCmd::Query(q) => query(q, cfg),
         LcCmd::Status => {
             let db = LcDb::new(&cfg.root);
             let nights = db.nights()?;
@@ -487,4 +560,73 @@ pub fn simulate_gaia_cubes(
         }
     }
     Ok(n)
+}
+
+fn query(q: QueryCmd, cfg: &LightcurveConfig) -> anyhow::Result<i32> {
+    use tomoe_store::format::{write_batches, OutputFormat};
+    use tomoe_store::lcquery::{LcRead, ObjectFilter};
+    let r = LcRead::open(&cfg.root)?;
+    let (batches, format) = match q {
+        QueryCmd::Cone {
+            ra,
+            dec,
+            radius,
+            mag_min,
+            mag_max,
+            gaia,
+            not_gaia,
+            chi2_min,
+            format,
+        } => {
+            let f = ObjectFilter {
+                mag_min,
+                mag_max,
+                gaia: if gaia {
+                    Some(true)
+                } else if not_gaia {
+                    Some(false)
+                } else {
+                    None
+                },
+                chi2_min,
+                min_points: None,
+            };
+            (r.cone(ra, dec, radius, &f)?, format)
+        }
+        QueryCmd::Curve {
+            object,
+            ra,
+            dec,
+            radius,
+            from,
+            to,
+            columns,
+            format,
+        } => {
+            let id = match (object, ra, dec) {
+                (Some(id), _, _) => id,
+                (None, Some(ra), Some(dec)) => r
+                    .nearest_object(ra, dec, radius / 3600.0)?
+                    .with_context(|| format!("no object within {radius}″ of ({ra}, {dec})"))?,
+                _ => bail!("give --object ID or --ra and --dec"),
+            };
+            let cols: Option<Vec<String>> =
+                columns.map(|c| c.split(',').map(|s| s.trim().to_string()).collect());
+            let refs: Option<Vec<&str>> = cols
+                .as_ref()
+                .map(|c| c.iter().map(String::as_str).collect());
+            (r.light_curve(id, from, to, refs.as_deref())?, format)
+        }
+    };
+    let format: OutputFormat = format.parse().map_err(anyhow::Error::msg)?;
+    let schema = match batches.first() {
+        Some(b) => b.schema(),
+        None => {
+            eprintln!("no rows");
+            return Ok(0);
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    write_batches(&mut out, &schema, &batches, format)?;
+    Ok(0)
 }

@@ -774,6 +774,21 @@ impl HatsCatalog {
         Ok(out)
     }
 
+    /// Rows of one partition, reading only the row groups whose `_healpix_29` statistics overlap
+    /// `[lo, hi)` (rows outside the range may still be returned: filter them).
+    pub fn read_partition_range(
+        &self,
+        p: Pixel,
+        columns: Option<&[&str]>,
+        range: (u64, u64),
+    ) -> Result<Vec<RecordBatch>, HatsError> {
+        let mut out = Vec::new();
+        for path in self.partition_files(p)? {
+            out.extend(read_file(&path, columns, Some(&[range]))?);
+        }
+        Ok(out)
+    }
+
     /// Rows within `radius_deg` of (`ra`, `dec`) [deg], exactly (angular distance), using the
     /// partitions and the `_healpix_29` statistics of row groups to read little. `columns`
     /// selects columns (the position columns are read in any case and kept only if asked for).

@@ -10,6 +10,7 @@
 //! * [`exposures`]: the in-memory exposure index of the archive page (typed searches, sorting,
 //!   paging, blocklist applied).
 //! * [`hats`]: HATS (HEALPix-partitioned Parquet) catalogs: writer, cone reader.
+//! * [`lcquery`]: queries of the published light-curve database (cone, light curve, nearest).
 //! * [`votable`]: reading VOTables (TABLEDATA, BINARY, BINARY2).
 //! * [`format`]: writing query results as a table, CSV, JSON or Parquet.
 //!
@@ -21,6 +22,7 @@ pub mod blocklist;
 pub mod exposures;
 pub mod format;
 pub mod hats;
+pub mod lcquery;
 pub mod obslog;
 pub mod query;
 pub mod schema;

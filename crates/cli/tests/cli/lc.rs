@@ -199,6 +199,75 @@ fn lc_ingest_cubes_refuses_a_corrupt_one_and_is_idempotent() {
         status.contains("night 2023-01-02: 3 inputs") && status.contains("objects"),
         "{status}"
     );
+    // Queries: a cone as CSV, the light curve of its first Gaia object, bad parameters refused.
+    let cone = String::from_utf8(
+        run_ok(
+            &[
+                "--config",
+                "tomoe.toml",
+                "lc",
+                "query",
+                "cone",
+                "--ra",
+                "49.77",
+                "--dec",
+                "56.37",
+                "--radius",
+                "3",
+                "--gaia",
+                "--format",
+                "csv",
+            ],
+            d,
+        )
+        .stdout,
+    )
+    .unwrap();
+    let id = cone
+        .lines()
+        .nth(1)
+        .expect("a Gaia object in the cone")
+        .split(',')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let curve = String::from_utf8(
+        run_ok(
+            &[
+                "--config",
+                "tomoe.toml",
+                "lc",
+                "query",
+                "curve",
+                "--object",
+                &id,
+                "--columns",
+                "mjd,mag,mag_err",
+                "--format",
+                "csv",
+            ],
+            d,
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert!(curve.starts_with("mjd,mag,mag_err"), "{curve}");
+    assert!(curve.lines().count() > 12, "{curve}");
+    for bad in [
+        vec!["cone", "--ra", "10", "--dec", "95", "--radius", "0.1"],
+        vec!["cone", "--ra", "10", "--dec", "0", "--radius", "-1"],
+        vec!["curve", "--object", "12345"],
+    ] {
+        let mut args = vec!["--config", "tomoe.toml", "lc", "query"];
+        args.extend(bad.iter().copied());
+        let out = tomoe().args(&args).current_dir(d).output().unwrap();
+        assert!(!out.status.success(), "{bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("Dec") || err.contains("radius") || err.contains("no object 12345"),
+            "{err}"
+        );
+    }
     // A night with nothing in it and a malformed night are clear errors.
     let out = tomoe()
         .args([

@@ -24,7 +24,7 @@ use tomoe_store::hats::HatsCatalog;
 const ZP: f64 = 24.3;
 const K: f64 = 0.08;
 
-struct Night {
+pub struct Night {
     _dir: tempfile::TempDir,
     root: PathBuf,
     gaia: PathBuf,
@@ -574,4 +574,26 @@ fn the_colour_polynomial_is_recovered_from_a_night() {
         g.correction[2],
         g.errors[2]
     );
+}
+
+/// A simulated night ingested into a fresh database (for the query tests).
+pub struct Ingested {
+    /// The database root.
+    pub root: PathBuf,
+    /// Keeps the directory alive.
+    pub _night: Night,
+}
+
+/// Simulates and ingests a night.
+pub fn ingest_simulated() -> Ingested {
+    let n = simulate(vec![0.0]);
+    let db = LcDb::new(&n.root);
+    let store = GaiaStore::open(&n.gaia).unwrap();
+    let inputs: Vec<Input> = n.cubes.iter().map(|p| Input::Cube(p.clone())).collect();
+    let night = UtcMicros(n.truth[0].3.utc_start.0).observing_night();
+    ingest_night(&db, night, &inputs, Some(&store), &n.cfg, &|_, _| {}).unwrap();
+    Ingested {
+        root: n.root.clone(),
+        _night: n,
+    }
 }

@@ -5,6 +5,7 @@
 mod gaia;
 mod ingest;
 mod input;
+mod query;
 
 use std::path::PathBuf;
 
