@@ -196,7 +196,7 @@ impl LcRead {
         columns: Option<&[&str]>,
     ) -> Result<Vec<RecordBatch>, QueryError> {
         if let (Some(a), Some(b)) = (t0, t1) {
-            if !(a <= b) {
+            if a > b || a.is_nan() || b.is_nan() {
                 return Err(QueryError::BadParameter(format!(
                     "time range {a}..{b} is empty"
                 )));
