@@ -164,9 +164,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             start: tomoe_core::UtcMicros::now().add_seconds(-60.0),
             ..Default::default()
         };
-        let bar = indicatif::ProgressBar::new(total as u64).with_style(
-            indicatif::ProgressStyle::with_template("  {msg:12} {bar:40} {pos}/{len}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
+        let bar = crate::lc::progress_bar(total as u64, "simulating");
         // The Gaia-like catalogue around the cube chips, imported as the Gaia store.
         let cube_chips = a.cube_chips.min(a.chips);
         let lc_cfg = tomoe_lightcurve::config::LightcurveConfig {
@@ -273,10 +271,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             let night = sim.start.observing_night();
             let cubes = tomoe_lightcurve::service::night_cubes(&cfg.obslog_root, &cfg.archive_root, night).map_err(anyhow::Error::msg)?;
             let inputs: Vec<tomoe_lightcurve::ingest::Input> = cubes.into_iter().map(tomoe_lightcurve::ingest::Input::Cube).collect();
-            let lbar = indicatif::ProgressBar::new(inputs.len() as u64).with_style(
-                indicatif::ProgressStyle::with_template("  {msg:12} {bar:40} {pos}/{len}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            lbar.set_message("light curves");
+            let lbar = crate::lc::progress_bar(inputs.len() as u64, "light curves");
             let (c2, lc2) = (inputs.clone(), lc_cfg.clone());
             let rep = tokio::task::spawn_blocking(move || {
                 let db = tomoe_lightcurve::db::LcDb::new(&lc2.root);

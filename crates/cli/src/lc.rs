@@ -172,7 +172,8 @@ pub struct IngestArgs {
     pub images: Option<PathBuf>,
 }
 
-fn progress_bar(len: u64, msg: &str) -> indicatif::ProgressBar {
+/// The progress bar of long CLI jobs (ingest, import, the demo).
+pub(crate) fn progress_bar(len: u64, msg: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len).with_style(
         indicatif::ProgressStyle::with_template("  {msg:12} {bar:40} {pos}/{len} {elapsed}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
