@@ -2,7 +2,7 @@
 # The whole test suite, as CI runs it (.ci/run calls exactly this).
 #
 # 1. installs what the tests need when it is missing (Debian: redis-server, chromium; PyPI:
-#    pyarrow, duckdb, hats, lsdb for the cross-reading checks; npm: playwright-core for the browser test,
+#    pyarrow, duckdb, hats, lsdb, pyvo for the cross-reading checks; npm: playwright-core for the browser test,
 #    from tests/browser/package-lock.json);
 # 2. cargo fmt --check, cargo clippy -D warnings;
 # 3. every test (cargo-nextest when present, else cargo test), then doc tests.
@@ -27,7 +27,7 @@ fi
 
 # Python packages for the cross-checks that read our files as users would.
 py_missing=()
-for mod in pyarrow duckdb hats lsdb; do
+for mod in pyarrow duckdb hats lsdb pyvo; do
   python3 -c "import $mod" >/dev/null 2>&1 || py_missing+=("$mod")
 done
 if [ ${#py_missing[@]} -gt 0 ]; then

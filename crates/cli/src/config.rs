@@ -123,6 +123,11 @@ impl Config {
     /// blocklist, previews): each is a warning line.
     pub fn shared_path_warnings(&self) -> Vec<String> {
         let (a, w) = (&self.archive, &self.web);
+        let lc = (
+            "lightcurves_root",
+            &self.lightcurve.root,
+            &w.lightcurves_root,
+        );
         [
             ("archive_root", &a.archive_root, &w.archive_root),
             ("obslog_root", &a.obslog_root, &w.obslog_root),
@@ -130,10 +135,16 @@ impl Config {
             ("previews_dir", &a.previews_dir, &w.previews_dir),
         ]
         .into_iter()
+        .chain(std::iter::once(lc))
         .filter(|(k, x, y)| x != y && !(*k == "previews_dir" && x.as_os_str().is_empty()))
         .map(|(k, x, y)| {
+            let (section, key) = if k == "lightcurves_root" {
+                ("lightcurve", "root")
+            } else {
+                ("archive", k)
+            };
             format!(
-                "warning: [archive] {k} = {} but [web] {k} = {}: the web server will not see what the archive writes",
+                "warning: [{section}] {key} = {} but [web] {k} = {}: the web server will not see what is written there",
                 x.display(),
                 y.display()
             )

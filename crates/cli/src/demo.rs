@@ -129,6 +129,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             obslog_root: cfg.obslog_root.clone(),
             blocklist_dir: cfg.blocklist_dir.clone(),
             previews_dir: cfg.previews_dir.clone(),
+            lightcurves_root: dir.join("lightcurves"),
             admin_token: token.clone(),
             refresh_interval_ms: 1000,
             ..Default::default()

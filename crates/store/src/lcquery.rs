@@ -91,6 +91,16 @@ impl LcRead {
         })
     }
 
+    /// Schema of the objects table.
+    pub fn objects_schema(&self) -> Result<arrow::datatypes::SchemaRef, QueryError> {
+        Ok(self.objects.schema()?)
+    }
+
+    /// Schema of the detections table.
+    pub fn detections_schema(&self) -> Result<arrow::datatypes::SchemaRef, QueryError> {
+        Ok(self.detections.schema()?)
+    }
+
     /// The version directory read.
     pub fn version(&self) -> &Path {
         &self.version

@@ -11,7 +11,7 @@
 //!   paging, blocklist applied).
 //! * [`hats`]: HATS (HEALPix-partitioned Parquet) catalogs: writer, cone reader.
 //! * [`lcquery`]: queries of the published light-curve database (cone, light curve, nearest).
-//! * [`votable`]: reading VOTables (TABLEDATA, BINARY, BINARY2).
+//! * [`votable`]: reading VOTables (TABLEDATA, BINARY, BINARY2) and writing them (TABLEDATA, UCDs).
 //! * [`format`]: writing query results as a table, CSV, JSON or Parquet.
 //!
 //! This is the only crate that depends on the SQL engine; the numeric and format crates stay

@@ -281,6 +281,154 @@ fn decode_binary(
     Ok(())
 }
 
+/// The standard UCD of a platform column (IVOA UCD1+), for VOTable output.
+pub fn ucd_of(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "object_id" => "meta.id;meta.main",
+        "source_id" => "meta.id.cross",
+        "ra" => "pos.eq.ra;meta.main",
+        "dec" => "pos.eq.dec;meta.main",
+        "phot_g_mean_mag" => "phot.mag;em.opt",
+        "bp_rp" => "phot.color",
+        "parallax" => "pos.parallax",
+        "pmra" => "pos.pm;pos.eq.ra",
+        "pmdec" => "pos.pm;pos.eq.dec",
+        "mag" | "wmean_mag" | "mean_mag" | "median_mag" => "phot.mag",
+        "mag_err" => "stat.error;phot.mag",
+        "mag_inst" => "phot.mag;instr",
+        "flux" => "phot.flux",
+        "flux_err" => "stat.error;phot.flux",
+        "mjd" | "first_mjd" | "last_mjd" => "time.epoch",
+        "time" => "time.epoch",
+        "std_mag" | "mad_std_mag" => "stat.stdev;phot.mag",
+        "chi2_red" => "stat.fit.chi2",
+        "n_det" | "n_mag" | "n_exp" => "meta.number",
+        "x" => "pos.cartesian.x;instr.det",
+        "y" => "pos.cartesian.y;instr.det",
+        "exp_id" => "meta.id;obs",
+        "frame" => "meta.number;time",
+        _ => return None,
+    })
+}
+
+fn unit_of(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "ra" | "dec" => "deg",
+        "pmra" | "pmdec" => "mas/yr",
+        "parallax" => "mas",
+        "mjd" | "first_mjd" | "last_mjd" => "d",
+        "x" | "y" => "pix",
+        n if n.contains("mag") || n == "bp_rp" || n == "amplitude" => "mag",
+        _ => return None,
+    })
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Writes Arrow batches as a VOTable 1.4 document (TABLEDATA) with `INFO QUERY_STATUS = OK`,
+/// datatypes from the Arrow types, standard UCDs and units for the platform's columns
+/// ([`ucd_of`]). Nulls are empty cells.
+pub fn write(
+    schema: &arrow::datatypes::Schema,
+    batches: &[arrow::record_batch::RecordBatch],
+    description: &str,
+) -> String {
+    write_with(schema, batches, description, &ucd_of)
+}
+
+/// The UCD1 words the IVOA Simple Cone Search (1.03) requires of its id, RA and Dec columns
+/// (what pyvo's SCS records and TOPCAT look for), else [`ucd_of`].
+pub fn scs_ucd_of(name: &str) -> Option<&'static str> {
+    match name {
+        "object_id" => Some("ID_MAIN"),
+        "ra" => Some("POS_EQ_RA_MAIN"),
+        "dec" => Some("POS_EQ_DEC_MAIN"),
+        other => ucd_of(other),
+    }
+}
+
+/// [`write`] with another UCD assignment (e.g. [`scs_ucd_of`]).
+pub fn write_with(
+    schema: &arrow::datatypes::Schema,
+    batches: &[arrow::record_batch::RecordBatch],
+    description: &str,
+    ucds: &dyn Fn(&str) -> Option<&'static str>,
+) -> String {
+    use arrow::datatypes::DataType;
+    use arrow::util::display::array_value_to_string;
+    let mut s = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<VOTABLE version=\"1.4\" xmlns=\"http://www.ivoa.net/xml/VOTable/v1.3\">\n<RESOURCE type=\"results\">\n<INFO name=\"QUERY_STATUS\" value=\"OK\"/>\n<TABLE name=\"results\">\n",
+    );
+    s.push_str(&format!(
+        "<DESCRIPTION>{}</DESCRIPTION>\n",
+        xml_escape(description)
+    ));
+    for f in schema.fields() {
+        let (dt, extra) = match f.data_type() {
+            DataType::Int8 | DataType::Int16 | DataType::UInt8 => ("short", ""),
+            DataType::Int32 | DataType::UInt16 => ("int", ""),
+            DataType::Int64 | DataType::UInt32 | DataType::UInt64 => ("long", ""),
+            DataType::Float32 => ("float", ""),
+            DataType::Float64 => ("double", ""),
+            DataType::Boolean => ("boolean", ""),
+            _ => ("char", " arraysize=\"*\""),
+        };
+        s.push_str(&format!(
+            "<FIELD name=\"{}\" datatype=\"{dt}\"{extra}",
+            xml_escape(f.name())
+        ));
+        if let Some(u) = ucds(f.name()) {
+            s.push_str(&format!(" ucd=\"{u}\""));
+        }
+        if let Some(u) = unit_of(f.name()) {
+            s.push_str(&format!(" unit=\"{u}\""));
+        }
+        s.push_str("/>\n");
+    }
+    s.push_str("<DATA><TABLEDATA>\n");
+    for b in batches {
+        for r in 0..b.num_rows() {
+            s.push_str("<TR>");
+            for c in b.columns() {
+                s.push_str("<TD>");
+                if c.is_valid(r) {
+                    let v = array_value_to_string(c, r).unwrap_or_default();
+                    if !(v.eq_ignore_ascii_case("nan")) {
+                        s.push_str(&xml_escape(&v));
+                    }
+                }
+                s.push_str("</TD>");
+            }
+            s.push_str("</TR>\n");
+        }
+    }
+    s.push_str("</TABLEDATA></DATA>\n</TABLE>\n</RESOURCE>\n</VOTABLE>\n");
+    s
+}
+
+/// The Simple Cone Search error document: `INFO name="Error"` just below `VOTABLE`, as SCS
+/// 1.03 requires (what pyvo and TOPCAT read), plus the DAL-style `QUERY_STATUS = ERROR`.
+pub fn scs_error(message: &str) -> String {
+    let m = xml_escape(message);
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<VOTABLE version=\"1.4\" xmlns=\"http://www.ivoa.net/xml/VOTable/v1.3\">\n<INFO name=\"Error\" value=\"{m}\"/>\n<RESOURCE type=\"results\">\n<INFO name=\"QUERY_STATUS\" value=\"ERROR\">{m}</INFO>\n</RESOURCE>\n</VOTABLE>\n"
+    )
+}
+
+/// An error VOTable (`INFO QUERY_STATUS = ERROR` with the message), as IVOA DAL services answer
+/// bad requests.
+pub fn error(message: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<VOTABLE version=\"1.4\" xmlns=\"http://www.ivoa.net/xml/VOTable/v1.3\">\n<RESOURCE type=\"results\">\n<INFO name=\"QUERY_STATUS\" value=\"ERROR\">{}</INFO>\n</RESOURCE>\n</VOTABLE>\n",
+        xml_escape(message)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,6 +458,48 @@ mod tests {
                 vec![None, None, None],
             ]
         );
+    }
+
+    #[test]
+    fn written_tables_read_back() {
+        use arrow::array::{Float64Array, Int64Array, StringArray};
+        use arrow::datatypes::{DataType, Field, Schema};
+        use std::sync::Arc;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("object_id", DataType::Int64, false),
+            Field::new("ra", DataType::Float64, true),
+            Field::new("note", DataType::Utf8, true),
+        ]));
+        let b = arrow::record_batch::RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![4611686018427387903, -3])),
+                Arc::new(Float64Array::from(vec![Some(359.5), None])),
+                Arc::new(StringArray::from(vec![Some("a<b&c"), None])),
+            ],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let x = write(&schema, &[b], "test");
+        let t = parse(&x).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(t.fields[0].ucd, "meta.id;meta.main");
+        assert_eq!(t.fields[1].ucd, "pos.eq.ra;meta.main");
+        assert_eq!(t.fields[1].unit, "deg");
+        assert_eq!(
+            t.rows,
+            vec![
+                vec![
+                    Some("4611686018427387903".into()),
+                    Some("359.5".into()),
+                    Some("a<b&c".into())
+                ],
+                vec![Some("-3".into()), None, None],
+            ]
+        );
+        assert!(
+            parse(&error("bad <SR>")).is_err(),
+            "an error document has no table"
+        );
+        assert!(error("bad <SR>").contains("QUERY_STATUS\" value=\"ERROR\">bad &lt;SR&gt;"));
     }
 
     #[test]

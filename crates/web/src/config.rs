@@ -20,6 +20,8 @@ pub struct WebConfig {
     pub blocklist_dir: PathBuf,
     /// Preview and thumbnail PNGs (`<dir>/<year>/<night>/<file>.png`, `.thumb.png`).
     pub previews_dir: PathBuf,
+    /// The light-curve database (`[lightcurve] root`): cone search, light curves, IVOA SCS.
+    pub lightcurves_root: PathBuf,
     /// Bearer token of the admin API; empty disables the admin API.
     pub admin_token: String,
     /// Client addresses refused outright (`1.2.3.4`, `10.0.0.0/8`, `::1`).
@@ -44,6 +46,7 @@ impl Default for WebConfig {
             obslog_root: "data/obslog".into(),
             blocklist_dir: "data/blocklist".into(),
             previews_dir: "data/previews".into(),
+            lightcurves_root: "data/lightcurves".into(),
             admin_token: String::new(),
             deny: Vec::new(),
             rate_per_s: 50.0,

@@ -16,6 +16,7 @@
 //! and graceful shutdown.
 
 pub mod config;
+mod lc;
 mod pages;
 mod params;
 pub mod state;
@@ -146,6 +147,10 @@ pub fn router(state: Shared) -> Router {
         .route("/api/admin/blocklist", get(admin_list).post(admin_add))
         .route("/api/admin/blocklist/{id}", delete(admin_remove))
         .route("/api/admin/audit", get(admin_audit))
+        .route("/scs", get(lc::scs))
+        .route("/scs/capabilities", get(lc::capabilities))
+        .route("/api/lc/cone", get(lc::api_cone))
+        .route("/api/lc/objects/{id}", get(lc::api_curve))
         .fallback(|| async { ApiError::not_found("no such page") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)

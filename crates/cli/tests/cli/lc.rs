@@ -478,3 +478,218 @@ fn lc_run_ingests_the_archived_night_and_stops_on_sigint() {
         "{err}"
     );
 }
+
+/// The IVOA Simple Cone Search of `tomoe serve`, used through pyvo, returns the objects the
+/// platform's own query returns; its VOTable carries the standard UCDs; a bad request is an
+/// error pyvo reports; the JSON/VOTable API and capabilities answer.
+#[test]
+fn scs_through_pyvo_matches_the_platform_and_api_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run_ok(
+        &[
+            "demo",
+            "--dir",
+            "demo",
+            "--exposures",
+            "1",
+            "--chips",
+            "3",
+            "--cube-chips",
+            "2",
+            "--width",
+            "400",
+            "--height",
+            "250",
+            "--serve-for",
+            "0",
+        ],
+        d,
+    );
+    // A position with objects around it: the first object of the platform's own cone.
+    let cone = String::from_utf8(
+        run_ok(
+            &[
+                "--config",
+                "demo/tomoe.toml",
+                "lc",
+                "query",
+                "cone",
+                "--ra",
+                "49.77",
+                "--dec",
+                "56.37",
+                "--radius",
+                "5",
+                "--format",
+                "csv",
+            ],
+            d,
+        )
+        .stdout,
+    )
+    .unwrap();
+    let first: Vec<String> = cone
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(String::from)
+        .collect();
+    let (ra, dec): (f64, f64) = (first[3].parse().unwrap(), first[4].parse().unwrap());
+    let sr = 0.03;
+    let ours = String::from_utf8(
+        run_ok(
+            &[
+                "--config",
+                "demo/tomoe.toml",
+                "lc",
+                "query",
+                "cone",
+                "--ra",
+                &ra.to_string(),
+                "--dec",
+                &dec.to_string(),
+                "--radius",
+                &sr.to_string(),
+                "--format",
+                "csv",
+            ],
+            d,
+        )
+        .stdout,
+    )
+    .unwrap();
+    let mut ours: Vec<i64> = ours
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    ours.sort_unstable();
+    assert!(ours.len() >= 2, "{ours:?}");
+    // Serve and query through pyvo.
+    let port = tomoe_testkit::free_port().unwrap();
+    let mut server = tomoe()
+        .args([
+            "--config",
+            "demo/tomoe.toml",
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .current_dir(d)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/check_scs.py");
+    let o = std::process::Command::new("python3")
+        .arg(&script)
+        .args([
+            base.clone(),
+            ra.to_string(),
+            dec.to_string(),
+            sr.to_string(),
+        ])
+        .output()
+        .unwrap();
+    let get = |path: &str| -> (u16, String, String) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut r = String::new();
+        s.read_to_string(&mut r).unwrap();
+        let (head, body) = r.split_once("\r\n\r\n").unwrap();
+        let code = head.split(' ').nth(1).unwrap().parse().unwrap();
+        let ct = head
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("content-type:"))
+            .unwrap_or("")
+            .to_string();
+        (code, ct, body.to_string())
+    };
+    let json = get(&format!(
+        "/api/lc/cone?ra={ra}&dec={dec}&radius={sr}&format=json"
+    ));
+    let vot = get(&format!(
+        "/api/lc/cone?ra={ra}&dec={dec}&radius={sr}&format=votable"
+    ));
+    let bad = get("/api/lc/cone?ra=1&dec=95&radius=0.1");
+    let caps = get("/scs/capabilities");
+    let scs_err = get("/scs?RA=1&DEC=2");
+    let curve = get(&format!(
+        "/api/lc/objects/{}?format=csv&columns=mjd,mag,mag_err",
+        ours[0]
+    ));
+    let unknown = get("/api/lc/objects/12345");
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        o.status.success(),
+        "check_scs.py: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let theirs: Vec<i64> = v["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap())
+        .collect();
+    assert_eq!(theirs, ours, "pyvo through SCS vs tomoe lc query cone");
+    assert_eq!(v["id_field"], "object_id");
+    assert_eq!(v["positions_ok"], true, "{v}");
+    assert_eq!(v["ra_field"], "ra");
+    assert_eq!(v["dec_field"], "dec");
+    assert!(v["error"].as_str().unwrap_or("").contains("SR=-1"), "{v}");
+    assert_eq!(json.0, 200);
+    assert!(json.1.contains("application/json"));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&json.2)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        ours.len()
+    );
+    assert!(
+        vot.1.contains("votable") && vot.2.contains("pos.eq.ra;meta.main"),
+        "{}",
+        vot.1
+    );
+    assert_eq!(bad.0, 400, "{}", bad.2);
+    assert!(bad.2.contains("Dec"), "{}", bad.2);
+    assert!(
+        caps.2.contains("ivo://ivoa.net/std/ConeSearch")
+            && caps.2.contains(&format!("http://127.0.0.1:{port}/scs?")),
+        "{}",
+        caps.2
+    );
+    assert_eq!(scs_err.0, 200);
+    assert!(
+        scs_err.2.contains("QUERY_STATUS\" value=\"ERROR\"")
+            && scs_err.2.contains("SR is required"),
+        "{}",
+        scs_err.2
+    );
+    assert_eq!(curve.0, 200);
+    assert!(
+        curve.2.starts_with("mjd,mag,mag_err") && curve.2.lines().count() > 12,
+        "{}",
+        curve.2
+    );
+    assert_eq!(unknown.0, 404, "{}", unknown.2);
+}

@@ -1,0 +1,293 @@
+//! Light-curve endpoints: the IVOA Simple Cone Search over objects, its capabilities, and the
+//! JSON/CSV/Parquet/VOTable API (objects in a cone, one object's light curve).
+//!
+//! SCS (IVOA Simple Cone Search 1.03): `GET /scs?RA=&DEC=&SR=[&VERB=1|2|3]`, degrees; the answer
+//! is a VOTable whose `object_id`, `ra` and `dec` carry the UCDs the standard requires (`ID_MAIN`,
+//! `POS_EQ_RA_MAIN`, `POS_EQ_DEC_MAIN`; the other columns UCD1+); a bad request is an error
+//! VOTable (`INFO name="Error"` below `VOTABLE`, plus `QUERY_STATUS = ERROR`), with HTTP 200 as
+//! the standard asks. SR = 0 returns
+//! the empty table (metadata). The database's `current` version is opened per request, so a
+//! request sees one consistent version while the ingest publishes the next.
+
+use crate::{ApiError, ApiResult, Shared};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use tomoe_store::format::{write_batches, OutputFormat};
+use tomoe_store::lcquery::{LcRead, ObjectFilter, QueryError};
+
+const VOTABLE: &str = "application/x-votable+xml";
+/// Largest SCS radius [deg].
+pub const MAX_SR: f64 = 10.0;
+
+fn query_map(uri: &axum::http::Uri) -> HashMap<String, String> {
+    let mut m = HashMap::new();
+    if let Some(q) = uri.query() {
+        for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
+            m.insert(k.to_ascii_uppercase(), v.to_string());
+        }
+    }
+    m
+}
+
+fn votable_response(body: String) -> Response {
+    ([(header::CONTENT_TYPE, VOTABLE)], body).into_response()
+}
+
+fn num(m: &HashMap<String, String>, k: &str) -> Result<Option<f64>, String> {
+    match m.get(k) {
+        None => Ok(None),
+        Some(v) if v.trim().is_empty() => Ok(None),
+        Some(v) => v
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .map(Some)
+            .ok_or_else(|| format!("{k}={v:?} is not a number")),
+    }
+}
+
+const VERB1: &[&str] = &["object_id", "ra", "dec"];
+const VERB2: &[&str] = &[
+    "object_id",
+    "ra",
+    "dec",
+    "source_id",
+    "phot_g_mean_mag",
+    "bp_rp",
+    "wmean_mag",
+    "std_mag",
+    "chi2_red",
+    "n_det",
+    "first_mjd",
+    "last_mjd",
+];
+
+/// `GET /scs`.
+pub async fn scs(State(s): State<Shared>, uri: axum::http::Uri) -> Response {
+    let m = query_map(&uri);
+    let parsed = (|| {
+        let ra = num(&m, "RA")?.ok_or("RA is required (degrees)")?;
+        let dec = num(&m, "DEC")?.ok_or("DEC is required (degrees)")?;
+        let sr = num(&m, "SR")?.ok_or("SR is required (degrees)")?;
+        if !(-90.0..=90.0).contains(&dec) {
+            return Err(format!("DEC={dec} is outside [-90, 90]"));
+        }
+        if sr < 0.0 {
+            return Err(format!("SR={sr} must not be negative"));
+        }
+        if sr > MAX_SR {
+            return Err(format!(
+                "SR={sr} is larger than the maximum {MAX_SR} degrees"
+            ));
+        }
+        let verb = match m.get("VERB").map(|v| v.trim()) {
+            None | Some("") | Some("2") => 2,
+            Some("1") => 1,
+            Some("3") => 3,
+            Some(v) => return Err(format!("VERB={v:?} must be 1, 2 or 3")),
+        };
+        Ok::<_, String>((ra, dec, sr, verb))
+    })();
+    let (ra, dec, sr, verb) = match parsed {
+        Ok(p) => p,
+        Err(e) => return votable_response(tomoe_store::votable::scs_error(&e)),
+    };
+    let root = s.cfg.lightcurves_root.clone();
+    let r = tokio::task::spawn_blocking(move || -> Result<String, QueryError> {
+        let q = LcRead::open(&root)?;
+        // SR = 0: the metadata query — the fields of the table and no rows.
+        let batches = if sr == 0.0 {
+            Vec::new()
+        } else {
+            q.cone(ra, dec, sr, &ObjectFilter::default())?
+        };
+        let cols: Option<&[&str]> = match verb {
+            1 => Some(VERB1),
+            2 => Some(VERB2),
+            _ => None,
+        };
+        let schema = q.objects_schema()?;
+        let project = |b: &tomoe_store::arrow::record_batch::RecordBatch| match cols {
+            Some(c) => {
+                let idx: Vec<usize> = c
+                    .iter()
+                    .filter_map(|n| b.schema().index_of(n).ok())
+                    .collect();
+                b.project(&idx).map_err(|e| QueryError::Hats(e.into()))
+            }
+            None => Ok(b.clone()),
+        };
+        let schema = match cols {
+            Some(c) => {
+                let idx: Vec<usize> = c.iter().filter_map(|n| schema.index_of(n).ok()).collect();
+                std::sync::Arc::new(
+                    schema
+                        .project(&idx)
+                        .map_err(|e| QueryError::Hats(e.into()))?,
+                )
+            }
+            None => schema,
+        };
+        let batches: Vec<_> = batches.iter().map(project).collect::<Result<_, _>>()?;
+        Ok(tomoe_store::votable::write_with(
+            &schema,
+            &batches,
+            &format!("Tomo-e Gozen light-curve objects within {sr} deg of ({ra}, {dec})"),
+            &tomoe_store::votable::scs_ucd_of,
+        ))
+    })
+    .await;
+    match r {
+        Ok(Ok(body)) => votable_response(body),
+        Ok(Err(QueryError::BadParameter(e))) => {
+            votable_response(tomoe_store::votable::scs_error(&e))
+        }
+        Ok(Err(e)) => votable_response(tomoe_store::votable::scs_error(&e.to_string())),
+        Err(e) => votable_response(tomoe_store::votable::scs_error(&format!(
+            "internal error: {e}"
+        ))),
+    }
+}
+
+/// `GET /scs/capabilities` (VOSI).
+pub async fn capabilities(headers: HeaderMap) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1:8080");
+    let body = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<vosi:capabilities xmlns:vosi="http://www.ivoa.net/xml/VOSICapabilities/v1.0" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:vs="http://www.ivoa.net/xml/VODataService/v1.1" xmlns:cs="http://www.ivoa.net/xml/ConeSearch/v1.0">
+  <capability standardID="ivo://ivoa.net/std/ConeSearch" xsi:type="cs:ConeSearch">
+    <interface xsi:type="vs:ParamHTTP" role="std">
+      <accessURL use="base">http://{host}/scs?</accessURL>
+    </interface>
+    <maxSR>{MAX_SR}</maxSR>
+    <maxRecords>10000000</maxRecords>
+    <verbosity>true</verbosity>
+  </capability>
+</vosi:capabilities>
+"#
+    );
+    ([(header::CONTENT_TYPE, "application/xml")], body).into_response()
+}
+
+fn api_err(e: QueryError) -> ApiError {
+    match e {
+        QueryError::BadParameter(m) => ApiError::bad(m),
+        QueryError::UnknownObject(_) => ApiError::not_found(e.to_string()),
+        QueryError::Empty(_) => ApiError::not_found(e.to_string()),
+        QueryError::Hats(e) => ApiError::internal(e),
+    }
+}
+
+fn formatted(
+    schema: tomoe_store::arrow::datatypes::SchemaRef,
+    batches: &[tomoe_store::arrow::record_batch::RecordBatch],
+    format: &str,
+    description: &str,
+) -> ApiResult<Response> {
+    if format.eq_ignore_ascii_case("votable") {
+        return Ok(votable_response(tomoe_store::votable::write(
+            &schema,
+            batches,
+            description,
+        )));
+    }
+    let f: OutputFormat = format.parse().map_err(ApiError::bad)?;
+    let ct = match f {
+        OutputFormat::Csv => "text/csv; charset=utf-8",
+        OutputFormat::Json => "application/json",
+        OutputFormat::Ndjson => "application/x-ndjson",
+        OutputFormat::Parquet => "application/vnd.apache.parquet",
+        OutputFormat::Table => "text/plain; charset=utf-8",
+    };
+    let mut buf = Vec::new();
+    write_batches(&mut buf, &schema, batches, f).map_err(ApiError::internal)?;
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, ct)], buf).into_response())
+}
+
+/// `GET /api/lc/cone?ra=&dec=&radius=[&mag_min&mag_max&gaia&chi2_min&format]`.
+pub async fn api_cone(State(s): State<Shared>, uri: axum::http::Uri) -> ApiResult<Response> {
+    let m = query_map(&uri);
+    let need = |k: &str| -> ApiResult<f64> {
+        num(&m, k).map_err(ApiError::bad)?.ok_or_else(|| {
+            ApiError::bad(format!("{} is required (degrees)", k.to_ascii_lowercase()))
+        })
+    };
+    let (ra, dec, radius) = (need("RA")?, need("DEC")?, need("RADIUS")?);
+    let filter = ObjectFilter {
+        mag_min: num(&m, "MAG_MIN").map_err(ApiError::bad)?,
+        mag_max: num(&m, "MAG_MAX").map_err(ApiError::bad)?,
+        gaia: match m.get("GAIA").map(|v| v.to_ascii_lowercase()) {
+            None => None,
+            Some(v) if v == "true" || v == "1" => Some(true),
+            Some(v) if v == "false" || v == "0" => Some(false),
+            Some(v) => return Err(ApiError::bad(format!("gaia={v:?} must be true or false"))),
+        },
+        chi2_min: num(&m, "CHI2_MIN").map_err(ApiError::bad)?,
+        min_points: None,
+    };
+    let format = m.get("FORMAT").cloned().unwrap_or_else(|| "json".into());
+    let root = s.cfg.lightcurves_root.clone();
+    let (schema, batches) = tokio::task::spawn_blocking(move || {
+        let q = LcRead::open(&root)?;
+        let b = q.cone(ra, dec, radius, &filter)?;
+        Ok::<_, QueryError>((q.objects_schema()?, b))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(api_err)?;
+    formatted(
+        schema,
+        &batches,
+        &format,
+        &format!("objects within {radius} deg of ({ra}, {dec})"),
+    )
+}
+
+/// `GET /api/lc/objects/{id}?[from&to&columns&format]`: the light curve.
+pub async fn api_curve(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    uri: axum::http::Uri,
+) -> ApiResult<Response> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::bad(format!("object id {id:?} is not an integer")))?;
+    let m = query_map(&uri);
+    let from = num(&m, "FROM").map_err(ApiError::bad)?;
+    let to = num(&m, "TO").map_err(ApiError::bad)?;
+    let columns: Option<Vec<String>> = m.get("COLUMNS").map(|c| {
+        c.split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect()
+    });
+    let format = m.get("FORMAT").cloned().unwrap_or_else(|| "json".into());
+    let root = s.cfg.lightcurves_root.clone();
+    let (schema, batches) = tokio::task::spawn_blocking(move || {
+        let q = LcRead::open(&root)?;
+        let refs: Option<Vec<&str>> = columns
+            .as_ref()
+            .map(|c| c.iter().map(String::as_str).collect());
+        let b = q.light_curve(id, from, to, refs.as_deref())?;
+        let schema = match b.first() {
+            Some(b) => b.schema(),
+            None => q.detections_schema()?,
+        };
+        Ok::<_, QueryError>((schema, b))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(api_err)?;
+    formatted(
+        schema,
+        &batches,
+        &format,
+        &format!("light curve of object {id}"),
+    )
+}
