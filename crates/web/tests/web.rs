@@ -283,6 +283,10 @@ mod api {
             "/api/admin/blocklist",
             "/api/admin/blocklist/{id}",
             "/api/admin/audit",
+            "/scs",
+            "/scs/capabilities",
+            "/api/lc/cone",
+            "/api/lc/objects/{id}",
         ] {
             assert!(doc["paths"][p].is_object(), "OpenAPI lacks {p}");
         }
