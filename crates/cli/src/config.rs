@@ -111,6 +111,7 @@ pub fn load(explicit: Option<&Path>) -> anyhow::Result<Loaded> {
     })?;
     config.archive.validate().map_err(anyhow::Error::msg)?;
     config.photometry.setting().map_err(anyhow::Error::msg)?;
+    config.lightcurve.validate().map_err(anyhow::Error::msg)?;
     Ok(Loaded {
         config,
         file,
@@ -254,6 +255,21 @@ mod tests {
         let w = c.shared_path_warnings();
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("obslog_root"), "{w:?}");
+    }
+
+    #[test]
+    fn lightcurve_section_is_validated_with_its_key_named() {
+        let (c, _) = parse_with_env("[lightcurve]\nmatch_radius_arcsec = -1\n", &[]).unwrap();
+        let e = c.lightcurve.validate().unwrap_err();
+        assert!(e.contains("lightcurve.match_radius_arcsec"), "{e}");
+        let e = parse_with_env("[lightcurve]\nmatch_radius = 1\n", &[]).unwrap_err();
+        assert!(format!("{e:#}").contains("match_radius"), "{e:#}");
+        let (c, _) = parse_with_env(
+            "[lightcurve.columns]\nx = \"XWIN_IMAGE\"\none_based = true\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.lightcurve.columns.x, "XWIN_IMAGE");
     }
 
     #[test]
