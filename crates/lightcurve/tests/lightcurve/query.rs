@@ -170,3 +170,184 @@ fn cone_light_curve_and_nearest_agree_with_brute_force() {
         Err(QueryError::Empty(_))
     ));
 }
+
+/// The chip next to the field centre (north-east of it, 0.47° away).
+const CHIP: usize = 63;
+
+/// A chip whose centre sits at (`ra`, `dec`): the stack's field is moved until chip [`CHIP`] is
+/// there.
+fn stack_at(ra: f64, dec: f64) -> tomoe_sim::StackSim {
+    let mut st = tomoe_sim::StackSim {
+        width: 600,
+        height: 400,
+        chips: CHIP + 1,
+        exposures: 1,
+        frames: 12,
+        field: (ra, dec),
+        ..Default::default()
+    };
+    // Move the field by the chip's error, measured in the tangent plane of the target.
+    let t =
+        tomoe_core::wcs::Wcs::new([0.0, 0.0], [ra, dec], [[1.0, 0.0], [0.0, 1.0]], None).unwrap();
+    for _ in 0..50 {
+        let (cr, cd) = st.wcs(0, CHIP).pix_to_sky(300.5, 200.5);
+        let (ex, ey) = t.sky_to_pix(cr, cd).unwrap();
+        let (fx, fy) = t.sky_to_pix(st.field.0, st.field.1).unwrap();
+        st.field = t.pix_to_sky(fx - ex, fy - ey);
+        if ex.hypot(ey) < 1e-7 {
+            break;
+        }
+    }
+    let (cr, cd) = st.wcs(0, CHIP).pix_to_sky(300.5, 200.5);
+    assert!(
+        sep_deg((cr, cd), (ra, dec)) < 1e-4,
+        "chip centre {cr}, {cd} not at {ra}, {dec}"
+    );
+    st
+}
+
+/// The whole chain at RA = 0/360 and next to the north pole: cubes drawn from a Gaia-like
+/// catalogue there are ingested; stars match their Gaia ids, and cones centred on the seam and
+/// on the pole return exactly the brute-force set.
+#[test]
+fn ra_zero_and_the_pole_end_to_end() {
+    for (ra, dec) in [(0.0, 10.0), (45.0, 90.0)] {
+        let dir = tempfile::tempdir().unwrap();
+        let st = if dec < 80.0 {
+            stack_at(ra, dec)
+        } else {
+            // The chips' centres stay ≥ 0.41° from the field centre (the layout's half column):
+            // a 3200-pixel-tall chip reaches the pole.
+            tomoe_sim::StackSim {
+                width: 400,
+                height: 3200,
+                chips: CHIP + 1,
+                exposures: 1,
+                frames: 12,
+                field: (ra, 89.77),
+                ..Default::default()
+            }
+        };
+        let w = st.wcs(0, CHIP);
+        let (cr, cd) = w.pix_to_sky(
+            (st.width as f64 + 1.0) / 2.0,
+            (st.height as f64 + 1.0) / 2.0,
+        );
+        if dec > 80.0 {
+            let (px, py) = w.sky_to_pix(0.0, 90.0).unwrap();
+            let inside = px > 50.0
+                && px < st.width as f64 - 50.0
+                && py > 50.0
+                && py < st.height as f64 - 50.0;
+            assert!(inside, "pole at pixel ({px}, {py})");
+        }
+        let cat = tomoe_sim::gaia::GaiaSim {
+            ra: cr,
+            dec: cd,
+            radius: if dec > 80.0 { 0.75 } else { 0.25 },
+            density: 8000.0,
+            g_min: 10.0,
+            g_max: 17.0,
+            seed: 3,
+        }
+        .generate();
+        let csv = dir.path().join("gaia.csv");
+        tomoe_sim::gaia::write_csv(&csv, &cat).unwrap();
+        let gaia = dir.path().join("gaia");
+        tomoe_lightcurve::gaia::import(&[csv], &gaia, 500, |_, _| {}).unwrap();
+        let sim = tomoe_sim::cubes::CubeSim {
+            stack: st.clone(),
+            frames: 12,
+            variables: 0,
+            gaia: Some(cat.clone()),
+            photometry: (24.3, 0.08, vec![0.0]),
+            chip: CHIP,
+            ..Default::default()
+        };
+        let out = sim.write(&dir.path().join("cubes")).unwrap();
+        let cfg = tomoe_lightcurve::config::LightcurveConfig {
+            root: dir.path().join("lc"),
+            gaia: gaia.clone(),
+            partition_rows: 300,
+            ..Default::default()
+        };
+        let db = tomoe_lightcurve::db::LcDb::new(&cfg.root);
+        let store = tomoe_lightcurve::gaia::GaiaStore::open(&gaia).unwrap();
+        let night = sim.shutter().utc_start.observing_night();
+        let rep = tomoe_lightcurve::ingest::ingest_night(
+            &db,
+            night,
+            &[tomoe_lightcurve::ingest::Input::Cube(out.cube.clone())],
+            Some(&store),
+            &cfg,
+            &|_, _| {},
+        )
+        .unwrap();
+        assert_eq!(rep.calibrated, 1, "at ({ra}, {dec})");
+        // Bright isolated stars carry their Gaia ids.
+        let ids: std::collections::HashSet<i64> = {
+            let q = LcRead::open(&cfg.root).unwrap();
+            all_objects(q.version()).iter().map(|o| o.0).collect()
+        };
+        let bright: Vec<&tomoe_sim::cubes::Truth> = out
+            .truth
+            .iter()
+            .filter(|t| t.frame == 0 && t.kind == "star" && t.mag < 15.5)
+            .filter(|t| {
+                !out.truth
+                    .iter()
+                    .any(|o| o.frame == 0 && o.id != t.id && (o.x - t.x).hypot(o.y - t.y) < 6.0)
+            })
+            .collect();
+        assert!(
+            bright.len() > 20,
+            "{} bright stars at ({ra}, {dec})",
+            bright.len()
+        );
+        let found = bright
+            .iter()
+            .filter(|t| ids.contains(&(t.id as i64)))
+            .count();
+        assert!(
+            found as f64 >= 0.99 * bright.len() as f64,
+            "{found} of {} at ({ra}, {dec})",
+            bright.len()
+        );
+        // Cones on the seam / the pole: exactly the brute-force set.
+        let q = LcRead::open(&cfg.root).unwrap();
+        let objs = all_objects(q.version());
+        let centre = if dec > 80.0 { (0.0, 90.0) } else { (0.0, cd) };
+        for r in [0.02, 0.1] {
+            let mut want: Vec<i64> = objs
+                .iter()
+                .filter(|o| sep_deg(centre, (o.1, o.2)) <= r)
+                .map(|o| o.0)
+                .collect();
+            want.sort_unstable();
+            let mut got: Vec<i64> = q
+                .cone(centre.0, centre.1, r, &ObjectFilter::default())
+                .unwrap()
+                .iter()
+                .flat_map(|b| {
+                    b.column_by_name("object_id")
+                        .unwrap()
+                        .as_primitive::<Int64Type>()
+                        .values()
+                        .to_vec()
+                })
+                .collect();
+            got.sort_unstable();
+            assert_eq!(got, want, "cone r={r} at {centre:?}");
+            if r == 0.1 {
+                assert!(!got.is_empty(), "no objects within {r}° of {centre:?}");
+            }
+        }
+        // Objects on both sides of RA = 0 (the seam case).
+        if dec < 80.0 {
+            assert!(
+                objs.iter().any(|o| o.1 < 1.0) && objs.iter().any(|o| o.1 > 359.0),
+                "chip does not straddle RA = 0"
+            );
+        }
+    }
+}
