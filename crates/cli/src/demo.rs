@@ -281,15 +281,8 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             })
             .await??;
             println!(
-                "\nLight curves: {} cubes of night {night} ingested: {} detections of {} static sources ({} matched to Gaia within 1\"), {} moving-track points, {} single events; {} of {} chips calibrated; {} objects published in {}.",
-                rep.inputs,
-                rep.detections,
-                rep.statics,
-                rep.gaia_matched,
-                rep.movers,
-                rep.singles,
-                rep.calibrated,
-                rep.inputs,
+                "\nLight curves: the night {night} ingested: {}; {} objects published in {}.",
+                rep.summary(),
                 rep.published.objects,
                 lc_cfg.root.join("current").display()
             );

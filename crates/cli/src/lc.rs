@@ -458,15 +458,8 @@ fn ingest(a: IngestArgs, full: &crate::config::Config) -> anyhow::Result<i32> {
         refused += rep.refused.len();
         let det_rate = rep.detections as f64 / (rep.analyse_seconds + rep.write_seconds).max(1e-9);
         println!(
-            "night {n}: {} inputs, {} detections of {} static sources ({} matched to Gaia), {} moving-track points, {} single events; {} of {} chips calibrated; {:.1} s measuring, {:.1} s writing ({:.0} detections/s)",
-            rep.inputs,
-            rep.detections,
-            rep.statics,
-            rep.gaia_matched,
-            rep.movers,
-            rep.singles,
-            rep.calibrated,
-            rep.inputs,
+            "night {n}: {}; {:.1} s measuring, {:.1} s writing ({:.0} detections/s)",
+            rep.summary(),
             rep.analyse_seconds,
             rep.write_seconds,
             det_rate

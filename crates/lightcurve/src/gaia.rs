@@ -137,13 +137,7 @@ pub enum GaiaError {
 /// Reads the Gaia columns of one file (any format of [`crate::table`], or a HATS directory).
 pub fn read_file(path: &Path) -> Result<Vec<GaiaStar>, GaiaError> {
     let t = load(path)?;
-    let found = || {
-        t.names
-            .iter()
-            .map(|(n, _)| n.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let found = || t.names_list();
     let missing = |column: &str| InputError::MissingColumn {
         path: path.to_path_buf(),
         column: column.to_string(),

@@ -68,6 +68,24 @@ pub struct IngestReport {
     pub write_seconds: f64,
 }
 
+impl IngestReport {
+    /// One line: inputs, detections, static sources and Gaia matches, movers, singles, chips
+    /// calibrated.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} inputs, {} detections of {} static sources ({} matched to Gaia), {} moving-track points, {} single events; {} of {} chips calibrated",
+            self.inputs,
+            self.detections,
+            self.statics,
+            self.gaia_matched,
+            self.movers,
+            self.singles,
+            self.calibrated,
+            self.inputs
+        )
+    }
+}
+
 /// Why a night could not be ingested at all.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestRunError {

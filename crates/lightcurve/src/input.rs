@@ -122,13 +122,7 @@ pub fn columns(path: &Path) -> Result<Vec<(String, String)>, InputError> {
 /// catalogue with holes is refused, not silently thinned).
 pub fn read_catalog(path: &Path, map: &ColumnMap) -> Result<Vec<FrameDetection>, InputError> {
     let t = load(path)?;
-    let found = || {
-        t.names
-            .iter()
-            .map(|(n, _)| n.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let found = || t.names_list();
     let find = |name: &str, role: &'static str| -> Result<usize, InputError> {
         t.names
             .iter()

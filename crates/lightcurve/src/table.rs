@@ -38,6 +38,15 @@ impl Columns {
         }
     }
 
+    /// The column names, comma-separated (for error messages).
+    pub fn names_list(&self) -> String {
+        self.names
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// A cell as text (exact for integers; empty for a null number).
     pub fn text(&self, c: usize, r: usize) -> String {
         match &self.texts[c] {

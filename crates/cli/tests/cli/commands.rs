@@ -335,7 +335,10 @@ fn demo_runs_end_to_end() {
         text.contains("| 860262 |") && text.contains("| 860263 |"),
         "{text}"
     );
-    assert!(text.contains("Light curves: 8 cubes of night"), "{text}");
+    assert!(
+        text.contains("Light curves: the night") && text.contains(": 8 inputs"),
+        "{text}"
+    );
     assert!(text.contains("of 8 chips calibrated"), "{text}");
     // The database is published and the config written for follow-up commands points at it.
     let cur = dir.path().join("d/lightcurves/current");

@@ -181,25 +181,7 @@ fn hats_and_lsdb_open_the_store_and_agree_on_a_cone() {
         .map(|s| s.source_id)
         .collect();
     mine.sort();
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/check_hats.py");
-    let o = std::process::Command::new("python3")
-        .arg(&script)
-        .arg(&out)
-        .args([
-            ra.to_string(),
-            dec.to_string(),
-            r.to_string(),
-            "source_id".into(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "check_hats.py: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = crate::check_hats(&out, ra, dec, r, "source_id", false);
     let n = gaia::read_file(&out).unwrap().len() as u64;
     assert_eq!(v["hats_rows"].as_u64().unwrap(), n);
     assert_eq!(v["lsdb_rows"].as_u64().unwrap(), n);

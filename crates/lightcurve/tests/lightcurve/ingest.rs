@@ -6,7 +6,7 @@
 //! re-ingest, and the published HATS tables opened by LSDB.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use tomoe_core::time::UtcMicros;
 use tomoe_lightcurve::config::LightcurveConfig;
 use tomoe_lightcurve::db::LcDb;
@@ -479,7 +479,7 @@ fn a_simulated_night_is_matched_calibrated_and_published() {
         .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
         .collect();
     mine.sort_unstable();
-    let v = check_hats(
+    let v = crate::check_hats(
         &db.current().unwrap().join("objects"),
         ra,
         dec,
@@ -496,7 +496,7 @@ fn a_simulated_night_is_matched_calibrated_and_published() {
         .collect();
     assert!(!mine.is_empty());
     assert_eq!(lsdb, mine);
-    let v = check_hats(
+    let v = crate::check_hats(
         &db.current().unwrap().join("detections"),
         ra,
         dec,
@@ -506,34 +506,6 @@ fn a_simulated_night_is_matched_calibrated_and_published() {
     );
     assert!(v["healpix_ok"].as_bool().unwrap(), "{v}");
     assert_eq!(v["lsdb_rows"].as_u64().unwrap() as usize, rep.detections);
-}
-
-fn check_hats(
-    cat: &Path,
-    ra: f64,
-    dec: f64,
-    r: f64,
-    id: &str,
-    object_keyed: bool,
-) -> serde_json::Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/check_hats.py");
-    let mut cmd = std::process::Command::new("python3");
-    cmd.arg(&script).arg(cat).args([
-        ra.to_string(),
-        dec.to_string(),
-        r.to_string(),
-        id.to_string(),
-    ]);
-    if object_keyed {
-        cmd.arg("object-keyed");
-    }
-    let o = cmd.output().unwrap();
-    assert!(
-        o.status.success(),
-        "check_hats.py: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).unwrap()
 }
 
 /// The prediction polynomial is refitted from a night whose true polynomial has a quadratic

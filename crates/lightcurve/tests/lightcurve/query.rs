@@ -29,6 +29,24 @@ fn all_objects(cur: &std::path::Path) -> Vec<(i64, f64, f64, bool)> {
     v
 }
 
+/// The object ids of a cone query, sorted.
+fn cone_ids(q: &LcRead, ra: f64, dec: f64, r: f64, f: &ObjectFilter) -> Vec<i64> {
+    let mut v: Vec<i64> = q
+        .cone(ra, dec, r, f)
+        .unwrap()
+        .iter()
+        .flat_map(|b| {
+            b.column_by_name("object_id")
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .values()
+                .to_vec()
+        })
+        .collect();
+    v.sort_unstable();
+    v
+}
+
 fn sep_deg(a: (f64, f64), b: (f64, f64)) -> f64 {
     tomoe_core::angle::separation(
         a.0.to_radians(),
@@ -55,19 +73,7 @@ fn cone_light_curve_and_nearest_agree_with_brute_force() {
             .map(|o| o.0)
             .collect();
         want.sort_unstable();
-        let mut got: Vec<i64> = q
-            .cone(ra, dec, r, &ObjectFilter::default())
-            .unwrap()
-            .iter()
-            .flat_map(|b| {
-                b.column_by_name("object_id")
-                    .unwrap()
-                    .as_primitive::<Int64Type>()
-                    .values()
-                    .to_vec()
-            })
-            .collect();
-        got.sort_unstable();
+        let got = cone_ids(&q, ra, dec, r, &ObjectFilter::default());
         assert_eq!(got, want, "cone around {id}");
         assert!(got.contains(&id));
         // Non-Gaia only.
@@ -324,19 +330,7 @@ fn ra_zero_and_the_pole_end_to_end() {
                 .map(|o| o.0)
                 .collect();
             want.sort_unstable();
-            let mut got: Vec<i64> = q
-                .cone(centre.0, centre.1, r, &ObjectFilter::default())
-                .unwrap()
-                .iter()
-                .flat_map(|b| {
-                    b.column_by_name("object_id")
-                        .unwrap()
-                        .as_primitive::<Int64Type>()
-                        .values()
-                        .to_vec()
-                })
-                .collect();
-            got.sort_unstable();
+            let got = cone_ids(&q, centre.0, centre.1, r, &ObjectFilter::default());
             assert_eq!(got, want, "cone r={r} at {centre:?}");
             if r == 0.1 {
                 assert!(!got.is_empty(), "no objects within {r}° of {centre:?}");
