@@ -76,6 +76,36 @@ pub fn unit_vector(ra_deg: f64, dec_deg: f64) -> [f64; 3] {
     [cd * ca, cd * sa, sd]
 }
 
+/// A cone on the sky for fast membership tests: a point is inside when the dot product of its
+/// unit vector with the centre's is at least cos(radius) (exact, no special case at RA = 0/360
+/// or the poles). Degrees in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cone {
+    centre: [f64; 3],
+    cos_radius: f64,
+}
+
+impl Cone {
+    /// The cone of `radius_deg` around (`ra_deg`, `dec_deg`).
+    pub fn new(ra_deg: f64, dec_deg: f64, radius_deg: f64) -> Self {
+        Self {
+            centre: unit_vector(ra_deg, dec_deg),
+            cos_radius: radius_deg.to_radians().cos(),
+        }
+    }
+
+    /// Cosine of the angle between the centre and (`ra_deg`, `dec_deg`) (larger is nearer).
+    pub fn cos_to(&self, ra_deg: f64, dec_deg: f64) -> f64 {
+        let u = unit_vector(ra_deg, dec_deg);
+        u[0] * self.centre[0] + u[1] * self.centre[1] + u[2] * self.centre[2]
+    }
+
+    /// Whether (`ra_deg`, `dec_deg`) lies within the radius.
+    pub fn contains(&self, ra_deg: f64, dec_deg: f64) -> bool {
+        self.cos_to(ra_deg, dec_deg) >= self.cos_radius
+    }
+}
+
 /// Angular separation of two points given in radians (Vincenty formula, stable at all
 /// separations). Returns radians in [0, π].
 pub fn separation(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {
@@ -92,6 +122,17 @@ pub fn separation(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cone_membership_across_ra_zero_and_at_the_pole() {
+        let c = Cone::new(359.99, 0.0, 0.05);
+        assert!(c.contains(0.03, 0.0) && c.contains(359.95, 0.02));
+        assert!(!c.contains(0.05, 0.0));
+        let p = Cone::new(123.0, 90.0, 1.0);
+        assert!(p.contains(0.0, 89.01) && p.contains(250.0, 89.5));
+        assert!(!p.contains(0.0, 88.99));
+        assert!(c.cos_to(359.99, 0.0) > c.cos_to(0.0, 0.0));
+    }
 
     #[test]
     fn parses_header_samples() {

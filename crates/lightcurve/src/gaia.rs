@@ -350,10 +350,25 @@ impl GaiaStore {
         }
         let batches = self.cat.read_partition(p, None)?;
         let mut stars = from_batches(&batches)?;
-        let mut h29: Vec<u64> = stars
+        // The catalog's own `_healpix_29` (every HATS catalog carries it); computed if absent.
+        let stored: Option<Vec<u64>> = batches
             .iter()
-            .map(|s| tomoe_core::healpix::hash29(s.ra(), s.dec()))
-            .collect();
+            .map(|b| {
+                let c = b.column_by_name(tomoe_store::hats::HEALPIX_COLUMN)?;
+                let c = cast(c, &DataType::Int64).ok()?;
+                let c = c.as_primitive::<Int64Type>();
+                (c.null_count() == 0)
+                    .then(|| c.values().iter().map(|&h| h as u64).collect::<Vec<_>>())
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(|v| v.concat());
+        let mut h29: Vec<u64> = match stored {
+            Some(h) if h.len() == stars.len() => h,
+            _ => stars
+                .iter()
+                .map(|s| tomoe_core::healpix::hash29(s.ra(), s.dec()))
+                .collect(),
+        };
         if !h29.windows(2).all(|w| w[0] <= w[1]) {
             let mut idx: Vec<usize> = (0..h29.len()).collect();
             idx.sort_by_key(|&i| h29[i]);
@@ -381,20 +396,18 @@ impl GaiaStore {
         }
         let deepest = self.cat.pixels().iter().map(|p| p.order).max().unwrap_or(0);
         let ranges = tomoe_store::hats::cone_ranges(ra, dec, radius_deg, deepest);
-        let cosr = radius_deg.to_radians().cos();
-        let c = tomoe_core::angle::unit_vector(ra, dec);
+        let cone = tomoe_core::angle::Cone::new(ra, dec, radius_deg);
         let mut out = Vec::new();
         for p in self.cat.pixels_in_cone(ra, dec, radius_deg) {
             let part = self.partition(p)?;
             for &(lo, hi) in &ranges {
                 let a = part.h29.partition_point(|&h| h < lo);
                 let b = part.h29.partition_point(|&h| h < hi);
-                for s in &part.stars[a..b] {
-                    let u = tomoe_core::angle::unit_vector(s.ra(), s.dec());
-                    if u[0] * c[0] + u[1] * c[1] + u[2] * c[2] >= cosr {
-                        out.push(*s);
-                    }
-                }
+                out.extend(
+                    part.stars[a..b]
+                        .iter()
+                        .filter(|s| cone.contains(s.ra(), s.dec())),
+                );
             }
         }
         Ok(out)

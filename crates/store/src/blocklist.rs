@@ -17,7 +17,7 @@ use crate::atomic::write_atomic;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use tomoe_core::angle::unit_vector as unit;
+use tomoe_core::angle::Cone;
 use tomoe_core::time::UtcMicros;
 
 /// What a rule matches.
@@ -168,8 +168,8 @@ enum Compiled {
     Object(Vec<char>),
     Project(String),
     Time(i64, i64),
-    /// Unit vector of the centre and cos(radius).
-    Cone([f64; 3], f64),
+    /// A sky cone (unit-vector test).
+    Cone(Cone),
 }
 
 /// Case-insensitive glob match with `*` and `?`.
@@ -251,7 +251,7 @@ impl RuleKind {
                 if !(radius.is_finite() && *radius > 0.0 && *radius <= 180.0) {
                     return bad(format!("cone radius {radius} is outside (0, 180] degrees"));
                 }
-                Compiled::Cone(unit(*ra, *dec), radius.to_radians().cos())
+                Compiled::Cone(Cone::new(*ra, *dec, *radius))
             }
         })
     }
@@ -278,10 +278,7 @@ impl Compiled {
             Compiled::Object(p) => f.object.is_some_and(|o| glob_match(p, o)),
             Compiled::Project(p) => f.project.is_some_and(|x| x.trim().to_lowercase() == *p),
             Compiled::Time(a, b) => f.utc_start.is_some_and(|t| t.0 >= *a && t.0 < *b),
-            Compiled::Cone(c, cosr) => f.ra_dec.is_some_and(|(ra, dec)| {
-                let u = unit(ra, dec);
-                u[0] * c[0] + u[1] * c[1] + u[2] * c[2] >= *cosr
-            }),
+            Compiled::Cone(c) => f.ra_dec.is_some_and(|(ra, dec)| c.contains(ra, dec)),
         }
     }
 }

@@ -815,39 +815,22 @@ impl HatsCatalog {
         let deepest = self.pixels.iter().map(|p| p.order).max().unwrap_or(0);
         let ranges = cone_ranges(ra, dec, radius_deg, deepest);
         let (ra_c, dec_c) = (self.ra_column().to_string(), self.dec_column().to_string());
-        let mut cols: Option<Vec<&str>> = columns.map(|c| c.to_vec());
-        if let Some(c) = cols.as_mut() {
-            for need in [ra_c.as_str(), dec_c.as_str()] {
-                if !c.contains(&need) {
-                    c.push(need);
-                }
-            }
-        }
-        let cosr = radius_deg.to_radians().cos();
-        let centre = tomoe_core::angle::unit_vector(ra, dec);
+        let cols = with_columns(columns, &[ra_c.as_str(), dec_c.as_str()]);
+        let cone = tomoe_core::angle::Cone::new(ra, dec, radius_deg);
         let mut out = Vec::new();
         for p in self.pixels_in_cone(ra, dec, radius_deg) {
             for path in self.partition_files(p)? {
                 for b in read_file(&path, cols.as_deref(), Some(&ranges))? {
                     let (a, d) = (f64_column(&b, &ra_c)?, f64_column(&b, &dec_c)?);
                     let keep: BooleanArray = (0..b.num_rows())
-                        .map(|i| {
-                            let u = tomoe_core::angle::unit_vector(a.value(i), d.value(i));
-                            Some(u[0] * centre[0] + u[1] * centre[1] + u[2] * centre[2] >= cosr)
-                        })
+                        .map(|i| Some(cone.contains(a.value(i), d.value(i))))
                         .collect();
                     let b = filter_record_batch(&b, &keep)?;
                     if b.num_rows() == 0 {
                         continue;
                     }
                     let b = match columns {
-                        Some(c) => {
-                            let idx: Vec<usize> = c
-                                .iter()
-                                .filter_map(|n| b.schema().index_of(n).ok())
-                                .collect();
-                            b.project(&idx)?
-                        }
+                        Some(c) => project_names(&b, c)?,
                         None => b,
                     };
                     out.push(b);
@@ -892,6 +875,33 @@ pub fn cone_ranges(ra: f64, dec: f64, radius_deg: f64, min_order: u8) -> Vec<(u6
         }
     }
     out
+}
+
+/// `columns` (if a selection) extended by the `needed` ones it lacks: what a reader must read
+/// to filter on them before projecting back to `columns`.
+pub fn with_columns<'a>(columns: Option<&[&'a str]>, needed: &[&'a str]) -> Option<Vec<&'a str>> {
+    columns.map(|c| {
+        let mut v = c.to_vec();
+        for n in needed {
+            if !v.contains(n) {
+                v.push(n);
+            }
+        }
+        v
+    })
+}
+
+/// The columns of `b` named in `names`, in that order (names it lacks are left out).
+pub fn project_names(
+    b: &RecordBatch,
+    names: &[&str],
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let schema = b.schema();
+    let idx: Vec<usize> = names
+        .iter()
+        .filter_map(|n| schema.index_of(n).ok())
+        .collect();
+    b.project(&idx)
 }
 
 fn scan_partitions(dataset: &Path) -> Result<Vec<Pixel>, HatsError> {

@@ -10,7 +10,7 @@
 //! carry the Gaia columns. The database root's `current` link is resolved once, at open, so a
 //! reader keeps a consistent version while the ingest publishes the next one.
 
-use crate::hats::{HatsCatalog, HatsError, Pixel};
+use crate::hats::{project_names, with_columns, HatsCatalog, HatsError, Pixel};
 use arrow::array::{Array, AsArray, BooleanArray};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{Float64Type, Int64Type};
@@ -223,14 +223,7 @@ impl LcRead {
                 (lo..hi).contains(&h)
             })
             .ok_or(QueryError::UnknownObject(id))?;
-        let mut cols: Option<Vec<&str>> = columns.map(|c| c.to_vec());
-        if let Some(c) = cols.as_mut() {
-            for need in ["object_id", "mjd", "time"] {
-                if !c.contains(&need) {
-                    c.push(need);
-                }
-            }
-        }
+        let cols = with_columns(columns, &["object_id", "mjd", "time"]);
         let mut out = Vec::new();
         for b in self
             .detections
@@ -257,13 +250,7 @@ impl LcRead {
                 continue;
             }
             let b = match columns {
-                Some(c) => {
-                    let idx: Vec<usize> = c
-                        .iter()
-                        .filter_map(|n| b.schema().index_of(n).ok())
-                        .collect();
-                    b.project(&idx).map_err(HatsError::from)?
-                }
+                Some(c) => project_names(&b, c).map_err(HatsError::from)?,
                 None => b,
             };
             out.push(b);
@@ -280,7 +267,7 @@ impl LcRead {
         radius_deg: f64,
     ) -> Result<Option<i64>, QueryError> {
         check_cone(ra, dec, radius_deg)?;
-        let c = tomoe_core::angle::unit_vector(ra, dec);
+        let c = tomoe_core::angle::Cone::new(ra, dec, radius_deg);
         let mut best: Option<(f64, i64)> = None;
         for b in self.objects.cone(
             ra.rem_euclid(360.0),
@@ -301,8 +288,7 @@ impl LcRead {
                 d.as_primitive::<Float64Type>(),
             );
             for i in 0..b.num_rows() {
-                let u = tomoe_core::angle::unit_vector(r.value(i), d.value(i));
-                let dot = u[0] * c[0] + u[1] * c[1] + u[2] * c[2];
+                let dot = c.cos_to(r.value(i), d.value(i));
                 if best.is_none_or(|(bd, bo)| dot > bd || (dot == bd && o.value(i) < bo)) {
                     best = Some((dot, o.value(i)));
                 }

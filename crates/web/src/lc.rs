@@ -15,20 +15,19 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
 use tomoe_store::format::{write_batches, OutputFormat};
+use tomoe_store::hats::project_names;
 use tomoe_store::lcquery::{LcRead, ObjectFilter, QueryError};
 
 const VOTABLE: &str = "application/x-votable+xml";
 /// Largest SCS radius [deg].
 pub const MAX_SR: f64 = 10.0;
 
+/// Query parameters by upper-cased name (IVOA parameter names are case-insensitive).
 fn query_map(uri: &axum::http::Uri) -> HashMap<String, String> {
-    let mut m = HashMap::new();
-    if let Some(q) = uri.query() {
-        for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
-            m.insert(k.to_ascii_uppercase(), v.to_string());
-        }
-    }
-    m
+    crate::params::pairs(uri.query().unwrap_or(""))
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_uppercase(), v))
+        .collect()
 }
 
 fn votable_response(body: String) -> Response {
@@ -109,28 +108,14 @@ pub async fn scs(State(s): State<Shared>, uri: axum::http::Uri) -> Response {
             2 => Some(VERB2),
             _ => None,
         };
-        let schema = q.objects_schema()?;
+        // The schema projected the same way as the rows (through an empty batch), so that the
+        // metadata query (SR = 0) describes the same fields.
+        let empty = tomoe_store::arrow::record_batch::RecordBatch::new_empty(q.objects_schema()?);
         let project = |b: &tomoe_store::arrow::record_batch::RecordBatch| match cols {
-            Some(c) => {
-                let idx: Vec<usize> = c
-                    .iter()
-                    .filter_map(|n| b.schema().index_of(n).ok())
-                    .collect();
-                b.project(&idx).map_err(|e| QueryError::Hats(e.into()))
-            }
+            Some(c) => project_names(b, c).map_err(|e| QueryError::Hats(e.into())),
             None => Ok(b.clone()),
         };
-        let schema = match cols {
-            Some(c) => {
-                let idx: Vec<usize> = c.iter().filter_map(|n| schema.index_of(n).ok()).collect();
-                std::sync::Arc::new(
-                    schema
-                        .project(&idx)
-                        .map_err(|e| QueryError::Hats(e.into()))?,
-                )
-            }
-            None => schema,
-        };
+        let schema = project(&empty)?.schema();
         let batches: Vec<_> = batches.iter().map(project).collect::<Result<_, _>>()?;
         Ok(tomoe_store::votable::write_with(
             &schema,

@@ -10,7 +10,8 @@ use tomoe_store::exposures::{Column, ExposureQuery, Filter};
 /// Largest `start` accepted (far beyond any archive).
 const MAX_START: usize = 1_000_000_000;
 
-fn pairs(query: &str) -> Vec<(String, String)> {
+/// The decoded `name=value` pairs of a query string, in order.
+pub(crate) fn pairs(query: &str) -> Vec<(String, String)> {
     url::form_urlencoded::parse(query.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
