@@ -270,7 +270,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         // Light curves: the night's cubes, from the observation log, into the database.
         if cube_chips > 0 {
             let night = sim.start.observing_night();
-            let cubes = tomoe_lightcurve::service::night_cubes(&cfg.obslog_root, &cfg.archive_root, night).map_err(anyhow::Error::msg)?;
+            let cubes = tomoe_lightcurve::service::night_cubes(&log, &cfg.archive_root, night).map_err(anyhow::Error::msg)?;
             let inputs: Vec<tomoe_lightcurve::ingest::Input> = cubes.into_iter().map(tomoe_lightcurve::ingest::Input::Cube).collect();
             let lbar = crate::lc::progress_bar(inputs.len() as u64, "light curves");
             let (c2, lc2) = (inputs.clone(), lc_cfg.clone());

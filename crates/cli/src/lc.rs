@@ -389,12 +389,9 @@ fn ingest(a: IngestArgs, full: &crate::config::Config) -> anyhow::Result<i32> {
         if a.catalogs {
             bail!("--catalogs needs the catalogue files as arguments");
         }
-        let cubes = tomoe_lightcurve::service::night_cubes(
-            &full.archive.obslog_root,
-            &full.archive.archive_root,
-            n,
-        )
-        .map_err(|e| anyhow::anyhow!(e))?;
+        let log = tomoe_store::ObsLog::open(&full.archive.obslog_root)?;
+        let cubes = tomoe_lightcurve::service::night_cubes(&log, &full.archive.archive_root, n)
+            .map_err(|e| anyhow::anyhow!(e))?;
         if cubes.is_empty() {
             bail!("the observation log has no cubes (TOMOE-IMAGE-CUBE) for night {n}");
         }

@@ -607,19 +607,12 @@ impl LcDb {
             ],
         )
         .map_err(|e| table(&p)(e.to_string()))?;
-        let mut err = None;
         write_atomic(&p, |f| {
-            let r = (|| {
-                let mut w = ArrowWriter::try_new(f.try_clone()?, b.schema(), Some(props()))
-                    .map_err(std::io::Error::other)?;
-                w.write(&b).map_err(std::io::Error::other)?;
-                w.close().map_err(std::io::Error::other)?;
-                Ok::<_, std::io::Error>(())
-            })();
-            if let Err(e) = &r {
-                err = Some(e.to_string());
-            }
-            r
+            let mut w = ArrowWriter::try_new(f.try_clone()?, b.schema(), Some(props()))
+                .map_err(std::io::Error::other)?;
+            w.write(&b).map_err(std::io::Error::other)?;
+            w.close().map_err(std::io::Error::other)?;
+            Ok(())
         })
         .map_err(io(&p))
     }
@@ -1082,12 +1075,7 @@ pub fn stats_of(mjd: &[f64], mag: &[f64], err: &[f64], exp: &[i64]) -> ObjectSta
     };
     s.median_mag = q(0.5);
     let mut dev: Vec<f64> = sorted.iter().map(|m| (m - s.median_mag).abs()).collect();
-    dev.sort_by(f64::total_cmp);
-    let md = if n % 2 == 1 {
-        dev[n / 2]
-    } else {
-        0.5 * (dev[n / 2 - 1] + dev[n / 2])
-    };
+    let md = tomoe_core::stats::median(&mut dev).unwrap_or(f64::NAN);
     s.mad_std_mag = 1.4826 * md;
     s.amplitude = 0.5 * (q(0.95) - q(0.05));
     s.eta = if n > 2 && var > 0.0 {

@@ -113,6 +113,30 @@ struct HeaderFacts {
     shutter: RollingShutter,
 }
 
+impl HeaderFacts {
+    fn into_input(
+        self,
+        source: &Path,
+        (width, height): (usize, usize),
+        frames: Vec<Vec<FrameDetection>>,
+        forced: Option<Forced>,
+    ) -> ChipInput {
+        ChipInput {
+            source: source.to_path_buf(),
+            frame_id: self.frame_id,
+            exp_id: self.exp_id,
+            det_id: self.det_id,
+            night: self.night,
+            wcs: self.wcs,
+            shutter: self.shutter,
+            width,
+            height,
+            frames,
+            forced,
+        }
+    }
+}
+
 fn facts(path: &Path, h: &tomoe_fits::Header, height: usize) -> Result<HeaderFacts, IngestError> {
     let name = path.file_name().and_then(|n| n.to_str());
     let t = TomoeHeader::from_header(h, name);
@@ -185,23 +209,12 @@ pub fn measure_cube(path: &Path, cfg: &LightcurveConfig) -> Result<ChipInput, In
                 .collect(),
         );
     }
-    Ok(ChipInput {
-        source: path.to_path_buf(),
-        frame_id: f.frame_id,
-        exp_id: f.exp_id,
-        det_id: f.det_id,
-        night: f.night,
-        wcs: f.wcs,
-        shutter: f.shutter,
-        width: w,
-        height: h,
-        frames,
-        forced: Some(Forced {
-            cube: path.to_path_buf(),
-            backgrounds,
-            gain,
-        }),
-    })
+    let forced = Forced {
+        cube: path.to_path_buf(),
+        backgrounds,
+        gain,
+    };
+    Ok(f.into_input(path, (w, h), frames, Some(forced)))
 }
 
 /// Fixed-aperture fluxes at `positions` (0-based) on every frame: `out[frame][i]`.
@@ -286,19 +299,7 @@ pub fn read_external(
         }
         frames[k].push(r);
     }
-    Ok(ChipInput {
-        source: catalog.to_path_buf(),
-        frame_id: f.frame_id,
-        exp_id: f.exp_id,
-        det_id: f.det_id,
-        night: f.night,
-        wcs: f.wcs,
-        shutter: f.shutter,
-        width,
-        height,
-        frames,
-        forced: None,
-    })
+    Ok(f.into_input(catalog, (width, height), frames, None))
 }
 
 impl ChipInput {
@@ -504,19 +505,6 @@ pub struct ChipAnalysis {
     pub singles: Vec<SingleRow>,
     /// Calibration.
     pub calibration: CalibrationRow,
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    }
 }
 
 /// Steps 1–4 for one chip; `gaia` holds (at least) the catalogue sources over the chip.
@@ -744,7 +732,9 @@ pub fn analyse(
         }
     }
     let fit = calib::fit(&calib_stars, &cfg.calib_options());
-    let median_colour = median(&mut calib_stars.iter().map(|s| s.bp_rp).collect::<Vec<_>>());
+    let median_colour =
+        tomoe_core::stats::median(&mut calib_stars.iter().map(|s| s.bp_rp).collect::<Vec<_>>())
+            .unwrap_or(f64::NAN);
     let assumed = if median_colour.is_finite() {
         median_colour
     } else {

@@ -47,11 +47,10 @@ pub struct ServiceConfig {
 
 /// The cubes (`FMTTYPE = TOMOE-IMAGE-CUBE`) archived for `night`, sorted.
 pub fn night_cubes(
-    obslog_root: &Path,
+    log: &ObsLog,
     archive_root: &Path,
     night: CivilDate,
 ) -> Result<Vec<PathBuf>, String> {
-    let log = ObsLog::open(obslog_root).map_err(|e| e.to_string())?;
     let mut out = BTreeSet::new();
     for f in log.night_files(night).map_err(|e| e.to_string())? {
         let batches = tomoe_store::obslog::read_parquet(&f, Some(&["fmttype", "path"]))
@@ -89,7 +88,7 @@ pub fn reconcile(svc: &ServiceConfig, cfg: &LightcurveConfig) -> Vec<CivilDate> 
     }
     let mut done = Vec::new();
     for night in nights {
-        let cubes = match night_cubes(&svc.obslog_root, &svc.archive_root, night) {
+        let cubes = match night_cubes(&log, &svc.archive_root, night) {
             Ok(c) => c,
             Err(e) => {
                 warn!(%night, error = %e, "cannot list the night's cubes");

@@ -201,7 +201,7 @@ impl CubeSim {
                     ra,
                     dec,
                     mag - (zp - 24.0),
-                    var,
+                    if var { "variable" } else { "star" },
                     amp,
                     period,
                     phase,
@@ -214,7 +214,7 @@ impl CubeSim {
                 );
                 let (ra, dec) = wcs.pix_to_sky(px + 1.0, py + 1.0);
                 let mag = rng.random_range(13.0..17.0);
-                stars.push((9_000_000 + i as u64, ra, dec, mag, false, 0.0, 1.0, 0.0));
+                stars.push((9_000_000 + i as u64, ra, dec, mag, "extra", 0.0, 1.0, 0.0));
             }
         }
         for i in 0..if self.gaia.is_some() { 0 } else { self.stars } {
@@ -237,7 +237,7 @@ impl CubeSim {
                 ra,
                 dec,
                 mag,
-                var,
+                if var { "variable" } else { "star" },
                 amp,
                 period,
                 phase,
@@ -255,7 +255,8 @@ impl CubeSim {
             );
             let sigma = (self.psf_sigma * (1.0 + 0.05 * normal.sample(&mut rng))).max(0.5);
             let mut img = vec![0.0f32; w * h];
-            for &(id, ra, dec, mag, var, amp, period, phase) in &stars {
+            for &(id, ra, dec, mag, kind, amp, period, phase) in &stars {
+                let var = kind == "variable";
                 let Some((fx, fy)) = wcs.sky_to_pix(ra, dec) else {
                     continue;
                 };
@@ -268,13 +269,7 @@ impl CubeSim {
                 }
                 add_gaussian_star(&mut img, w, h, x, y, flux, sigma);
                 truth.push(Truth {
-                    kind: if var {
-                        "variable"
-                    } else if self.gaia.is_some() && id < 10_000_000 {
-                        "extra"
-                    } else {
-                        "star"
-                    },
+                    kind,
                     id,
                     frame: k,
                     x,
