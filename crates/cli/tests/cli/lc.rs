@@ -6,6 +6,30 @@ use crate::{run_ok, tomoe};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// A small demo night in `d/demo` (archive with cubes in its log, light curves, tomoe.toml).
+fn small_demo(d: &Path) {
+    run_ok(
+        &[
+            "demo",
+            "--dir",
+            "demo",
+            "--exposures",
+            "1",
+            "--chips",
+            "3",
+            "--cube-chips",
+            "2",
+            "--width",
+            "400",
+            "--height",
+            "250",
+            "--serve-for",
+            "0",
+        ],
+        d,
+    );
+}
+
 fn sim_night(dir: &Path) {
     run_ok(
         &[
@@ -392,26 +416,7 @@ fn lc_run_ingests_the_archived_night_and_stops_on_sigint() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // A demo leaves an archive with cubes in its log and a matching tomoe.toml.
-    run_ok(
-        &[
-            "demo",
-            "--dir",
-            "demo",
-            "--exposures",
-            "1",
-            "--chips",
-            "3",
-            "--cube-chips",
-            "2",
-            "--width",
-            "300",
-            "--height",
-            "200",
-            "--serve-for",
-            "0",
-        ],
-        d,
-    );
+    small_demo(d);
     std::fs::remove_dir_all(d.join("demo/lightcurves")).unwrap();
     let redis = tomoe_testkit::RedisServer::start().unwrap();
     let mut child = tomoe()
@@ -486,26 +491,7 @@ fn lc_run_ingests_the_archived_night_and_stops_on_sigint() {
 fn scs_through_pyvo_matches_the_platform_and_api_formats() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    run_ok(
-        &[
-            "demo",
-            "--dir",
-            "demo",
-            "--exposures",
-            "1",
-            "--chips",
-            "3",
-            "--cube-chips",
-            "2",
-            "--width",
-            "400",
-            "--height",
-            "250",
-            "--serve-for",
-            "0",
-        ],
-        d,
-    );
+    small_demo(d);
     // A position with objects around it: the first object of the platform's own cone.
     let cone = String::from_utf8(
         run_ok(

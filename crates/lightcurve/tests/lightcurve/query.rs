@@ -77,26 +77,16 @@ fn cone_light_curve_and_nearest_agree_with_brute_force() {
         assert_eq!(got, want, "cone around {id}");
         assert!(got.contains(&id));
         // Non-Gaia only.
-        let ng: Vec<i64> = q
-            .cone(
-                ra,
-                dec,
-                r,
-                &ObjectFilter {
-                    gaia: Some(false),
-                    ..Default::default()
-                },
-            )
-            .unwrap()
-            .iter()
-            .flat_map(|b| {
-                b.column_by_name("object_id")
-                    .unwrap()
-                    .as_primitive::<Int64Type>()
-                    .values()
-                    .to_vec()
-            })
-            .collect();
+        let ng = cone_ids(
+            &q,
+            ra,
+            dec,
+            r,
+            &ObjectFilter {
+                gaia: Some(false),
+                ..Default::default()
+            },
+        );
         assert!(ng.iter().all(|&o| o < 0));
         assert_eq!(ng.len(), want.iter().filter(|&&o| o < 0).count());
         // The nearest object to an object's position is itself.
