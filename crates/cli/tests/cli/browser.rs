@@ -188,22 +188,6 @@ fn demo_serves_pages_a_browser_searches_and_the_blocklist_applies() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("dec 95"));
 
     // Ctrl-C: the demo stops serving and exits cleanly.
-    let pid = demo.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(s) = demo.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "demo did not stop on SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = crate::interrupt(&mut demo, "demo", Duration::from_secs(20));
     assert!(status.success(), "{status:?}");
 }

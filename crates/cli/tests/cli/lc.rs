@@ -453,22 +453,7 @@ fn lc_run_ingests_the_archived_night_and_stops_on_sigint() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     assert!(child.try_wait().unwrap().is_none(), "the service died");
-    assert!(std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "lc run did not stop on SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = crate::interrupt(&mut child, "lc run", Duration::from_secs(30));
     let mut err = String::new();
     use std::io::Read;
     child

@@ -31,3 +31,24 @@ pub fn fixture(name: &str) -> PathBuf {
         .join("../fits/tests/data/headers")
         .join(name)
 }
+
+/// Sends SIGINT (Ctrl-C) to `child` and waits for it to exit, failing the test after `within`.
+pub fn interrupt(
+    child: &mut std::process::Child,
+    what: &str,
+    within: std::time::Duration,
+) -> std::process::ExitStatus {
+    assert!(Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let t0 = std::time::Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(t0.elapsed() < within, "{what} did not stop on SIGINT");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
