@@ -76,6 +76,20 @@ pub fn unit_vector(ra_deg: f64, dec_deg: f64) -> [f64; 3] {
     [cd * ca, cd * sa, sd]
 }
 
+/// Sky position [deg] (RA in [0, 360)) of the direction of a vector (not necessarily of unit
+/// length; the mean of unit vectors gives the mean position, exact across RA = 0 and at the
+/// poles). `None` for the zero vector.
+pub fn direction_of(v: [f64; 3]) -> Option<(f64, f64)> {
+    let norm = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+    if norm.is_nan() || norm <= 0.0 {
+        return None;
+    }
+    Some((
+        v[1].atan2(v[0]).to_degrees().rem_euclid(360.0),
+        (v[2] / norm).clamp(-1.0, 1.0).asin().to_degrees(),
+    ))
+}
+
 /// A cone on the sky for fast membership tests: a point is inside when the dot product of its
 /// unit vector with the centre's is at least cos(radius) (exact, no special case at RA = 0/360
 /// or the poles). Degrees in.

@@ -118,10 +118,10 @@ impl Registry {
                 for k in 0..3 {
                     s[k] += u[k];
                 }
-                let norm = (s[0] * s[0] + s[1] * s[1] + s[2] * s[2]).sqrt();
                 let o = &mut self.objs[i];
-                o.dec = (s[2] / norm).clamp(-1.0, 1.0).asin().to_degrees();
-                o.ra = s[1].atan2(s[0]).to_degrees().rem_euclid(360.0);
+                if let Some((ra, dec)) = crate::angle::direction_of(*s) {
+                    (o.ra, o.dec) = (ra, dec);
+                }
                 o.n += 1;
                 let (id, new) = (o.id, hash(ORDER, o.ra, o.dec));
                 if new != old {

@@ -2,14 +2,15 @@
 //!
 //! ```text
 //! <root>/nights/<YYYY-MM-DD>/detections-NNN.parquet one row per static source per frame
-//!                           /sources.parquet     one row per static track (object, Gaia data)
+//!                           /sources.parquet     one row per static track (object, chip position, Gaia data)
 //!                           /movers.parquet      points of moving tracks
 //!                           /singles.parquet     single-frame events
 //!                           /calibration.parquet one row per (exposure, chip)
 //!                           /manifest.json       inputs, counts, time of ingest
 //! <root>/registry.parquet                        non-Gaia objects (id, mean position, count)
 //! <root>/catalogs/vNNNNNN/{detections,objects,movers,singles}/   HATS catalogs
-//!                        /calibration.parquet
+//!                        /calibration.parquet one row per (exposure, chip)
+//!                        /fields.parquet      the static sources of each (exposure, chip), sorted
 //! <root>/current -> catalogs/vNNNNNN             what readers (LSDB, the web service) open
 //! ```
 //!
@@ -42,7 +43,7 @@ use tomoe_store::arrow::datatypes::{
 };
 use tomoe_store::arrow::record_batch::RecordBatch;
 use tomoe_store::atomic::{exchange_dirs, sync_dir, write_atomic};
-use tomoe_store::hats::{self, CatalogType, HatsOptions};
+use tomoe_store::hats::{self, project_names, CatalogType, HatsOptions};
 use tomoe_store::parquet::arrow::ArrowWriter;
 use tomoe_store::parquet::basic::{Compression, ZstdLevel};
 use tomoe_store::parquet::file::properties::WriterProperties;
@@ -182,10 +183,17 @@ pub fn detections_batch(rows: &[DetectionRow]) -> RecordBatch {
     batch(fields, cols)
 }
 
-/// Static tracks of a night (one row per track: object, its position, Gaia data).
+/// Static tracks of a night (one row per track, i.e. per object per (exposure, chip): where it
+/// is on the chip and the sky, its median magnitude, its Gaia data).
 pub fn sources_batch(tracks: &[(i64, &StaticTrack)]) -> RecordBatch {
     let fields = vec![
+        Field::new("exp_id", DataType::Int64, false),
+        Field::new("det_id", DataType::Int32, false),
         Field::new("object_id", DataType::Int64, false),
+        Field::new("x", DataType::Float32, false),
+        Field::new("y", DataType::Float32, false),
+        Field::new("n_detected", DataType::Int32, false),
+        Field::new("mag", DataType::Float32, true),
         Field::new("source_id", DataType::Int64, true),
         Field::new("ra", DataType::Float64, false),
         Field::new("dec", DataType::Float64, false),
@@ -206,8 +214,24 @@ pub fn sources_batch(tracks: &[(i64, &StaticTrack)]) -> RecordBatch {
     };
     let cols: Vec<ArrayRef> = vec![
         Arc::new(Int64Array::from_iter_values(
+            tracks.iter().map(|(_, t)| t.exp_id),
+        )),
+        Arc::new(Int32Array::from_iter_values(
+            tracks.iter().map(|(_, t)| t.det_id),
+        )),
+        Arc::new(Int64Array::from_iter_values(
             tracks.iter().map(|(id, _)| *id),
         )),
+        Arc::new(Float32Array::from_iter_values(
+            tracks.iter().map(|(_, t)| t.x as f32),
+        )),
+        Arc::new(Float32Array::from_iter_values(
+            tracks.iter().map(|(_, t)| t.y as f32),
+        )),
+        Arc::new(Int32Array::from_iter_values(
+            tracks.iter().map(|(_, t)| t.n_detected),
+        )),
+        f32s(tracks.iter().map(|(_, t)| t.mag)),
         Arc::new(Int64Array::from_iter(
             tracks.iter().map(|(_, t)| t.gaia.map(|g| g.source_id)),
         )),
@@ -340,6 +364,9 @@ pub fn calibration_batch(rows: &[CalibrationRow]) -> RecordBatch {
         Field::new("exp_id", DataType::Int64, false),
         Field::new("det_id", DataType::Int32, false),
         Field::new("frame_id", DataType::Utf8, false),
+        Field::new("file_name", DataType::Utf8, false),
+        Field::new("width", DataType::Int32, false),
+        Field::new("height", DataType::Int32, false),
         Field::new("night", DataType::Utf8, false),
     ];
     fields.extend(time_fields());
@@ -368,6 +395,11 @@ pub fn calibration_batch(rows: &[CalibrationRow]) -> RecordBatch {
         Arc::new(StringArray::from_iter_values(
             rows.iter().map(|r| r.frame_id.clone()),
         )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.file_name.clone()),
+        )),
+        Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.width))),
+        Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.height))),
         Arc::new(StringArray::from_iter_values(
             rows.iter().map(|r| r.night.to_string()),
         )),
@@ -433,6 +465,21 @@ fn write_parquet_file(path: &Path, b: &RecordBatch) -> Result<(), DbError> {
     let f = fs::File::create(path).map_err(io(path))?;
     let mut w = ArrowWriter::try_new(f, b.schema(), Some(night_props()))
         .map_err(|e| table(path)(e.to_string()))?;
+    w.write(b).map_err(|e| table(path)(e.to_string()))?;
+    let f = w.into_inner().map_err(|e| table(path)(e.to_string()))?;
+    f.sync_all().map_err(io(path))
+}
+
+/// A published flat table: zstd, page statistics and row groups of 16 384 rows, so that readers
+/// skip the row groups whose (exp_id, det_id) range does not hold what they look for.
+fn write_indexed_parquet(path: &Path, b: &RecordBatch) -> Result<(), DbError> {
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+        .set_max_row_group_row_count(Some(16 * 1024))
+        .build();
+    let f = fs::File::create(path).map_err(io(path))?;
+    let mut w =
+        ArrowWriter::try_new(f, b.schema(), Some(props)).map_err(|e| table(path)(e.to_string()))?;
     w.write(b).map_err(|e| table(path)(e.to_string()))?;
     let f = w.into_inner().map_err(|e| table(path)(e.to_string()))?;
     f.sync_all().map_err(io(path))
@@ -950,10 +997,50 @@ impl LcDb {
             let p = vdir.join(name);
             hats::write_catalog(&p, b.schema(), &[b], &opt).map_err(err(&p))?;
         }
+        // Fields: the static sources of every (exposure, chip), sorted by them, so that a field
+        // page reads the few row groups of its exposure (row-group statistics).
+        let fields_batch = {
+            let cols = [
+                "exp_id",
+                "det_id",
+                "object_id",
+                "x",
+                "y",
+                "n_detected",
+                "mag",
+                "source_id",
+                "ra",
+                "dec",
+                "phot_g_mean_mag",
+                "bp_rp",
+            ];
+            let b = project_names(&src, &cols).map_err(|e| table(vdir)(e.to_string()))?;
+            let order = tomoe_store::arrow::compute::lexsort_to_indices(
+                &[
+                    tomoe_store::arrow::compute::SortColumn {
+                        values: b.column(0).clone(),
+                        options: None,
+                    },
+                    tomoe_store::arrow::compute::SortColumn {
+                        values: b.column(1).clone(),
+                        options: None,
+                    },
+                    tomoe_store::arrow::compute::SortColumn {
+                        values: b.column(2).clone(),
+                        options: None,
+                    },
+                ],
+                None,
+            )
+            .map_err(|e| table(vdir)(e.to_string()))?;
+            tomoe_store::arrow::compute::take_record_batch(&b, &order)
+                .map_err(|e| table(vdir)(e.to_string()))?
+        };
+        write_indexed_parquet(&vdir.join("fields.parquet"), &fields_batch)?;
         let cal = self.read_all_nights("calibration.parquet", None)?;
         let cal = concat_batches(&calibration_batch(&[]).schema(), &cal)
             .map_err(|e| table(vdir)(e.to_string()))?;
-        write_parquet_file(&vdir.join("calibration.parquet"), &cal)?;
+        write_indexed_parquet(&vdir.join("calibration.parquet"), &cal)?;
         sync_dir(vdir).map_err(io(vdir))?;
         Ok(PublishReport {
             version: vdir.to_path_buf(),

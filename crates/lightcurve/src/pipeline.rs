@@ -459,6 +459,12 @@ pub struct CalibrationRow {
     pub det_id: i32,
     /// Frame ID.
     pub frame_id: String,
+    /// Name of the input file (the archived cube, or the external catalogue).
+    pub file_name: String,
+    /// Chip width [px].
+    pub width: i32,
+    /// Chip height [px].
+    pub height: i32,
     /// Observing night.
     pub night: CivilDate,
     /// Mid-exposure time.
@@ -482,6 +488,18 @@ pub struct CalibrationRow {
 /// A static track ready for object assignment.
 #[derive(Debug, Clone)]
 pub struct StaticTrack {
+    /// Exposure.
+    pub exp_id: i64,
+    /// Chip.
+    pub det_id: i32,
+    /// Robust (median) position on the chip, 0-based pixels.
+    pub x: f64,
+    /// Robust (median) position on the chip, 0-based pixels.
+    pub y: f64,
+    /// Frames in which it was detected (forced measurements of the other frames not counted).
+    pub n_detected: i32,
+    /// Median calibrated magnitude of its measurements (NaN when none is calibrated).
+    pub mag: f64,
     /// Median position on the sky [deg].
     pub ra: f64,
     /// Median position on the sky [deg].
@@ -722,6 +740,12 @@ pub fn analyse(
                     }
                 }
                 statics.push(StaticTrack {
+                    exp_id: input.exp_id,
+                    det_id: input.det_id,
+                    x: t.x,
+                    y: t.y,
+                    n_detected: t.points.len() as i32,
+                    mag: f64::NAN,
                     ra,
                     dec,
                     gaia: g,
@@ -759,6 +783,13 @@ pub fn analyse(
                 None => r.flags |= FLAG_NO_CALIBRATION,
             }
         }
+        let mut mags: Vec<f64> = s
+            .rows
+            .iter()
+            .map(|r| r.mag)
+            .filter(|m| m.is_finite())
+            .collect();
+        s.mag = tomoe_core::stats::median(&mut mags).unwrap_or(f64::NAN);
     }
     if let Some(c) = fit {
         for m in &mut movers {
@@ -777,6 +808,13 @@ pub fn analyse(
             exp_id: input.exp_id,
             det_id: input.det_id,
             frame_id: input.frame_id.clone(),
+            file_name: input
+                .source
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            width: input.width as i32,
+            height: input.height as i32,
             night: input.night,
             time: input.mid_time(),
             fit,

@@ -348,6 +348,8 @@ struct NightCache {
     signature: Signature,
     rules_epoch: u64,
     exposures: Vec<Exposure>,
+    /// (exp_id, det_id) of the chip files the rules hide.
+    hidden: Vec<(i64, i32)>,
     chips_read: usize,
 }
 
@@ -376,8 +378,9 @@ pub struct ExposureIndex {
     rules_epoch: u64,
 }
 
-const COLUMNS: [&str; 16] = [
+const COLUMNS: [&str; 17] = [
     "exp_id",
+    "det_id",
     "frame_id",
     "utc_start",
     "object",
@@ -479,15 +482,21 @@ impl FactColumns {
     }
 }
 
+/// (exp_id, det_id) of a chip.
+pub type ChipKey = (i64, i32);
+
+/// The night's exposures without hidden files, and the (exp_id, det_id) of the hidden ones.
 fn aggregate_night(
     night: CivilDate,
     batches: &[RecordBatch],
     rules: &RuleSet,
-) -> Result<Vec<Exposure>, StoreError> {
+) -> Result<(Vec<Exposure>, Vec<ChipKey>), StoreError> {
     let mut map: HashMap<i64, (Exposure, HashSet<String>)> = HashMap::new();
+    let mut hidden = Vec::new();
     for b in batches {
         let c = Cols(b);
         let fc = FactColumns::new(&c)?;
+        let det = c.i32("det_id")?;
         let (observer, data_typ) = (c.str("observer")?, c.str("data_typ")?);
         let (exptime, fps) = (c.f64("exptime")?, c.f64("data_fps")?);
         let n_frames = c.i32("n_frames")?;
@@ -498,6 +507,9 @@ fn aggregate_night(
             };
             let facts = fc.facts(i);
             if rules.blocking(&facts).is_some() {
+                if det.is_valid(i) {
+                    hidden.push((exp_id, det.value(i)));
+                }
                 continue;
             }
             let frame_id = facts.frame_id.unwrap_or_default();
@@ -552,7 +564,9 @@ fn aggregate_night(
         })
         .collect();
     out.sort_by(|a, b| b.utc_us.cmp(&a.utc_us).then(b.exp_id.cmp(&a.exp_id)));
-    Ok(out)
+    hidden.sort_unstable();
+    hidden.dedup();
+    Ok((out, hidden))
 }
 
 impl ExposureIndex {
@@ -604,8 +618,10 @@ impl ExposureIndex {
                 }
             }
             let chips: usize = batches.iter().map(|b| b.num_rows()).sum();
+            let (exposures, hidden) = aggregate_night(night, &batches, rules)?;
             let cache = NightCache {
-                exposures: aggregate_night(night, &batches, rules)?,
+                exposures,
+                hidden,
                 signature,
                 rules_epoch: self.rules_epoch,
                 chips_read: chips,
@@ -626,6 +642,15 @@ impl ExposureIndex {
             .rev()
             .filter(move |(n, _)| year.is_none_or(|y| n.year == y))
             .flat_map(|(_, c)| c.exposures.iter())
+    }
+
+    /// (exp_id, det_id) of every chip file the rules hide (what the light-curve surfaces leave
+    /// out).
+    pub fn hidden_chips(&self) -> HashSet<(i64, i32)> {
+        self.nights
+            .values()
+            .flat_map(|c| c.hidden.iter().copied())
+            .collect()
     }
 
     /// Chip rows read for the nights now in the index.

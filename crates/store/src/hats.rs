@@ -942,6 +942,47 @@ fn read_file(
     columns: Option<&[&str]>,
     ranges: Option<&[(u64, u64)]>,
 ) -> Result<Vec<RecordBatch>, HatsError> {
+    read_pruned(path, columns, ranges.map(|r| (HEALPIX_COLUMN, r)))
+}
+
+/// Reads a Parquet file (all columns, or those named), only the row groups whose statistics of
+/// the integer column `column` overlap `[lo, hi]` (inclusive; rows outside may still be
+/// returned: filter them). Files without statistics are read whole. For flat tables sorted by
+/// an id (the light-curve calibration and field tables, by exposure).
+pub fn read_parquet_range(
+    path: &Path,
+    columns: Option<&[&str]>,
+    column: &str,
+    lo: i64,
+    hi: i64,
+) -> Result<Vec<RecordBatch>, HatsError> {
+    if lo > hi {
+        return Ok(Vec::new());
+    }
+    // Shifted to u64 keeping the order, as the statistics are compared below.
+    let key = |v: i64| (v as u64) ^ (1 << 63);
+    read_pruned(
+        path,
+        columns,
+        Some((column, &[(key(lo), key(hi).saturating_add(1))])),
+    )
+}
+
+fn read_pruned(
+    path: &Path,
+    columns: Option<&[&str]>,
+    ranges: Option<(&str, &[(u64, u64)])>,
+) -> Result<Vec<RecordBatch>, HatsError> {
+    // `_healpix_29` values are compared as u64 (stored as Int64 bit patterns); other columns
+    // are signed and shifted by 2⁶³ to compare the same way.
+    let signed = ranges.is_some_and(|(c, _)| c != HEALPIX_COLUMN);
+    let conv = move |v: i64| {
+        if signed {
+            (v as u64) ^ (1 << 63)
+        } else {
+            v as u64
+        }
+    };
     let f = fs::File::open(path).map_err(io(path))?;
     let mut b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(pq(path))?;
     if let Some(cols) = columns {
@@ -957,22 +998,30 @@ fn read_file(
         let mask = ProjectionMask::roots(b.parquet_schema(), idx);
         b = b.with_projection(mask);
     }
-    if let Some(ranges) = ranges {
+    if let Some((column, ranges)) = ranges {
         let meta = b.metadata().clone();
         let hcol = meta
             .file_metadata()
             .schema_descr()
             .columns()
             .iter()
-            .position(|c| c.name() == HEALPIX_COLUMN);
+            .position(|c| c.name() == column);
         if let Some(hc) = hcol {
             let mut keep = Vec::new();
             for (i, rg) in meta.row_groups().iter().enumerate() {
                 let overlap = match rg.column(hc).statistics() {
                     Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
                         (Some(&lo), Some(&hi)) => {
-                            let (lo, hi) = (lo as u64, hi as u64);
+                            let (lo, hi) = (conv(lo), conv(hi));
                             // First range ending after lo; overlaps if it starts at or before hi.
+                            let j = ranges.partition_point(|r| r.1 <= lo);
+                            j < ranges.len() && ranges[j].0 <= hi
+                        }
+                        _ => true,
+                    },
+                    Some(Statistics::Int32(s)) => match (s.min_opt(), s.max_opt()) {
+                        (Some(&lo), Some(&hi)) => {
+                            let (lo, hi) = (conv(i64::from(lo)), conv(i64::from(hi)));
                             let j = ranges.partition_point(|r| r.1 <= lo);
                             j < ranges.len() && ranges[j].0 <= hi
                         }

@@ -1,5 +1,11 @@
 //! Reading the published light-curve database: objects in a cone, the light curve of one
-//! object, the nearest object to a position.
+//! object, the nearest object to a position, the sources of one field (exposure and chip), moving
+//! tracks by time and region, the calibration table.
+//!
+//! **Blocklist.** [`LcRead::with_hidden`] takes the (exposure, chip) pairs the archive's
+//! blocklist hides; every row-level answer (light curves, fields, movers, calibration) then
+//! leaves them out. Object statistics are computed when the database is published, from the
+//! exposures not hidden at that time (the light-curve service republishes when the rules change).
 //!
 //! Everything goes through the HATS layout, never a join: a cone reads only the partitions
 //! its HEALPix coverage touches and, in them, only the row groups whose `_healpix_29` range
@@ -15,7 +21,9 @@ use arrow::array::{Array, AsArray, BooleanArray};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{Float64Type, Int64Type};
 use arrow::record_batch::RecordBatch;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Errors of the queries.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +34,9 @@ pub enum QueryError {
     /// The object does not exist in the published version.
     #[error("no object {0} in the light-curve database")]
     UnknownObject(i64),
+    /// No such field (exposure, chip) in the published version, or it is hidden.
+    #[error("no field exposure {0} chip {1} in the light-curve database")]
+    UnknownField(i64, i32),
     /// Nothing is published yet.
     #[error("{0}: nothing published yet (tomoe lc ingest)")]
     Empty(PathBuf),
@@ -55,6 +66,75 @@ pub struct LcRead {
     version: PathBuf,
     objects: HatsCatalog,
     detections: HatsCatalog,
+    hidden: Arc<HashSet<(i64, i32)>>,
+}
+
+/// Everything the field page of one (exposure, chip) shows.
+#[derive(Debug, Clone)]
+pub struct FieldView {
+    /// Its calibration row (exposure, chip, Frame ID, night, time, zero point, counts).
+    pub calibration: RecordBatch,
+    /// Its static sources (object, x, y, magnitude, Gaia columns), by object id.
+    pub sources: Vec<RecordBatch>,
+    /// Points of its moving tracks.
+    pub movers: Vec<RecordBatch>,
+    /// Its single-frame events.
+    pub singles: Vec<RecordBatch>,
+}
+
+/// Rows whose (`exp_id`, `det_id`) is not in `hidden` (batches without those columns pass).
+fn drop_hidden(b: RecordBatch, hidden: &HashSet<(i64, i32)>) -> Result<RecordBatch, QueryError> {
+    if hidden.is_empty() {
+        return Ok(b);
+    }
+    let (Some(e), Some(d)) = (b.column_by_name("exp_id"), b.column_by_name("det_id")) else {
+        return Ok(b);
+    };
+    let (e, d) = (
+        e.as_primitive::<Int64Type>(),
+        d.as_primitive::<arrow::datatypes::Int32Type>(),
+    );
+    let keep: BooleanArray = (0..b.num_rows())
+        .map(|i| Some(!hidden.contains(&(e.value(i), d.value(i)))))
+        .collect();
+    Ok(filter_record_batch(&b, &keep).map_err(HatsError::from)?)
+}
+
+/// Keeps the rows where `pred(i)`, drops hidden ones, projects to `columns`; `None` if empty.
+fn keep_rows(
+    b: &RecordBatch,
+    pred: impl Fn(usize) -> bool,
+    hidden: &HashSet<(i64, i32)>,
+    columns: Option<&[&str]>,
+) -> Result<Option<RecordBatch>, QueryError> {
+    let keep: BooleanArray = (0..b.num_rows()).map(|i| Some(pred(i))).collect();
+    let b = filter_record_batch(b, &keep).map_err(HatsError::from)?;
+    let b = drop_hidden(b, hidden)?;
+    if b.num_rows() == 0 {
+        return Ok(None);
+    }
+    Ok(Some(match columns {
+        Some(c) => project_names(&b, c).map_err(HatsError::from)?,
+        None => b,
+    }))
+}
+
+fn check_times(t0: Option<f64>, t1: Option<f64>) -> Result<(), QueryError> {
+    for t in [t0, t1].into_iter().flatten() {
+        if !t.is_finite() {
+            return Err(QueryError::BadParameter(format!(
+                "time {t} is not a number"
+            )));
+        }
+    }
+    if let (Some(a), Some(b)) = (t0, t1) {
+        if a > b {
+            return Err(QueryError::BadParameter(format!(
+                "time range {a}..{b} is empty"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn check_cone(ra: f64, dec: f64, radius_deg: f64) -> Result<(), QueryError> {
@@ -88,7 +168,14 @@ impl LcRead {
             objects: HatsCatalog::open(&version.join("objects"))?,
             detections: HatsCatalog::open(&version.join("detections"))?,
             version,
+            hidden: Arc::default(),
         })
+    }
+
+    /// Leaves out the rows of these (exposure, chip) pairs from every row-level answer.
+    pub fn with_hidden(mut self, hidden: Arc<HashSet<(i64, i32)>>) -> Self {
+        self.hidden = hidden;
+        self
     }
 
     /// Schema of the objects table.
@@ -155,45 +242,65 @@ impl LcRead {
         Ok(out)
     }
 
-    /// `_healpix_29` of an object, if it exists.
-    fn object_h29(&self, id: i64) -> Result<Option<u64>, QueryError> {
-        // Gaia source_ids carry their order-12 HEALPix cell in the top bits: look only at the
-        // partitions covering that cell.
-        let pixels: Vec<Pixel> = if id > 0 {
-            let cell12 = (id >> 35) as u64;
-            self.objects
-                .pixels()
-                .iter()
-                .copied()
-                .filter(|p| {
-                    if p.order <= 12 {
-                        cell12 >> (2 * (12 - u32::from(p.order))) == p.npix
-                    } else {
-                        p.npix >> (2 * (u32::from(p.order) - 12)) == cell12
-                    }
-                })
-                .collect()
-        } else {
-            self.objects.pixels().to_vec()
-        };
-        for p in pixels {
-            for b in self
-                .objects
-                .read_partition(p, Some(&["_healpix_29", "object_id"]))?
-            {
-                let (Some(h), Some(o)) = (
-                    b.column_by_name("_healpix_29"),
-                    b.column_by_name("object_id"),
-                ) else {
+    /// The objects partitions that may hold object `id`: for a Gaia id only those covering the
+    /// order-12 HEALPix cell its `source_id` carries in its top bits, else all.
+    fn object_pixels(&self, id: i64) -> Vec<Pixel> {
+        if id <= 0 {
+            return self.objects.pixels().to_vec();
+        }
+        let cell12 = (id >> 35) as u64;
+        self.objects
+            .pixels()
+            .iter()
+            .copied()
+            .filter(|p| {
+                if p.order <= 12 {
+                    cell12 >> (2 * (12 - u32::from(p.order))) == p.npix
+                } else {
+                    p.npix >> (2 * (u32::from(p.order) - 12)) == cell12
+                }
+            })
+            .collect()
+    }
+
+    /// The objects row of `id` (all columns, or those named; `object_id` is always read), if
+    /// it exists.
+    fn find_object(
+        &self,
+        id: i64,
+        columns: Option<&[&str]>,
+    ) -> Result<Option<RecordBatch>, QueryError> {
+        let cols = with_columns(columns, &["object_id"]);
+        for p in self.object_pixels(id) {
+            for b in self.objects.read_partition(p, cols.as_deref())? {
+                let Some(o) = b.column_by_name("object_id") else {
                     continue;
                 };
-                let (h, o) = (h.as_primitive::<Int64Type>(), o.as_primitive::<Int64Type>());
-                if let Some(i) = (0..b.num_rows()).find(|&i| o.value(i) == id) {
-                    return Ok(Some(h.value(i) as u64));
+                let o = o.as_primitive::<Int64Type>();
+                if let Some(i) = (0..o.len()).find(|&i| o.value(i) == id) {
+                    let row = b.slice(i, 1);
+                    return Ok(Some(match columns {
+                        Some(c) => project_names(&row, c).map_err(HatsError::from)?,
+                        None => row,
+                    }));
                 }
             }
         }
         Ok(None)
+    }
+
+    /// The objects row of `id`: position, Gaia data, statistics.
+    pub fn object(&self, id: i64) -> Result<RecordBatch, QueryError> {
+        self.find_object(id, None)?
+            .ok_or(QueryError::UnknownObject(id))
+    }
+
+    /// `_healpix_29` of an object, if it exists.
+    fn object_h29(&self, id: i64) -> Result<Option<u64>, QueryError> {
+        Ok(self.find_object(id, Some(&["_healpix_29"]))?.and_then(|b| {
+            let h = b.column(0).as_primitive::<Int64Type>();
+            h.is_valid(0).then(|| h.value(0) as u64)
+        }))
     }
 
     /// The measurements of object `id` (all columns, or those named), between `t0` and `t1`
@@ -205,13 +312,7 @@ impl LcRead {
         t1: Option<f64>,
         columns: Option<&[&str]>,
     ) -> Result<Vec<RecordBatch>, QueryError> {
-        if let (Some(a), Some(b)) = (t0, t1) {
-            if a > b || a.is_nan() || b.is_nan() {
-                return Err(QueryError::BadParameter(format!(
-                    "time range {a}..{b} is empty"
-                )));
-            }
-        }
+        check_times(t0, t1)?;
         let h = self.object_h29(id)?.ok_or(QueryError::UnknownObject(id))?;
         let pixel = self
             .detections
@@ -223,7 +324,7 @@ impl LcRead {
                 (lo..hi).contains(&h)
             })
             .ok_or(QueryError::UnknownObject(id))?;
-        let cols = with_columns(columns, &["object_id", "mjd", "time"]);
+        let cols = with_columns(columns, &["object_id", "mjd", "time", "exp_id", "det_id"]);
         let mut out = Vec::new();
         for b in self
             .detections
@@ -235,25 +336,13 @@ impl LcRead {
             let m = b
                 .column_by_name("mjd")
                 .map(|c| c.as_primitive::<Float64Type>().clone());
-            let keep: BooleanArray = (0..b.num_rows())
-                .map(|i| {
-                    let mjd = m.as_ref().map_or(f64::NAN, |a| a.value(i));
-                    Some(
-                        o.as_ref().is_some_and(|a| a.value(i) == id)
-                            && t0.is_none_or(|t| mjd >= t)
-                            && t1.is_none_or(|t| mjd <= t),
-                    )
-                })
-                .collect();
-            let b = filter_record_batch(&b, &keep).map_err(HatsError::from)?;
-            if b.num_rows() == 0 {
-                continue;
-            }
-            let b = match columns {
-                Some(c) => project_names(&b, c).map_err(HatsError::from)?,
-                None => b,
+            let pred = |i: usize| {
+                let mjd = m.as_ref().map_or(f64::NAN, |a| a.value(i));
+                o.as_ref().is_some_and(|a| a.value(i) == id)
+                    && t0.is_none_or(|t| mjd >= t)
+                    && t1.is_none_or(|t| mjd <= t)
             };
-            out.push(b);
+            out.extend(keep_rows(&b, pred, &self.hidden, columns)?);
         }
         // Rows are stored sorted by (object, time) within the partition: already in time order.
         Ok(out)
@@ -295,5 +384,132 @@ impl LcRead {
             }
         }
         Ok(best.map(|b| b.1))
+    }
+
+    /// The calibration table: every (exposure, chip), or those of one exposure.
+    pub fn calibration(&self, exp_id: Option<i64>) -> Result<Vec<RecordBatch>, QueryError> {
+        let path = self.version.join("calibration.parquet");
+        let (lo, hi) = exp_id.map_or((i64::MIN, i64::MAX), |e| (e, e));
+        let mut out = Vec::new();
+        for b in crate::hats::read_parquet_range(&path, None, "exp_id", lo, hi)? {
+            let e = b
+                .column_by_name("exp_id")
+                .map(|c| c.as_primitive::<Int64Type>().clone());
+            let pred =
+                |i: usize| exp_id.is_none_or(|x| e.as_ref().is_some_and(|a| a.value(i) == x));
+            out.extend(keep_rows(&b, pred, &self.hidden, None)?);
+        }
+        Ok(out)
+    }
+
+    /// Everything of one field: its calibration row, static sources, movers and singles.
+    ///
+    /// # Errors
+    /// [`QueryError::UnknownField`] when the version has no such (exposure, chip) or it is hidden.
+    pub fn field(&self, exp_id: i64, det_id: i32) -> Result<FieldView, QueryError> {
+        let is_field = |b: &RecordBatch| {
+            let e = b
+                .column_by_name("exp_id")
+                .map(|c| c.as_primitive::<Int64Type>().clone());
+            let d = b
+                .column_by_name("det_id")
+                .map(|c| c.as_primitive::<arrow::datatypes::Int32Type>().clone());
+            move |i: usize| {
+                e.as_ref().is_some_and(|a| a.value(i) == exp_id)
+                    && d.as_ref().is_some_and(|a| a.value(i) == det_id)
+            }
+        };
+        let mut cal = Vec::new();
+        for b in self.calibration(Some(exp_id))? {
+            cal.extend(keep_rows(&b, is_field(&b), &self.hidden, None)?);
+        }
+        let calibration = cal
+            .into_iter()
+            .next()
+            .ok_or(QueryError::UnknownField(exp_id, det_id))?;
+        let mut sources = Vec::new();
+        let path = self.version.join("fields.parquet");
+        for b in crate::hats::read_parquet_range(&path, None, "exp_id", exp_id, exp_id)? {
+            sources.extend(keep_rows(&b, is_field(&b), &self.hidden, None)?);
+        }
+        // Movers and singles: a cone around the field's sources (all partitions if it has none).
+        let mut region = None;
+        let pos: Vec<(f64, f64)> = sources
+            .iter()
+            .filter_map(|b| {
+                let r = b
+                    .column_by_name("ra")?
+                    .as_primitive::<Float64Type>()
+                    .clone();
+                let d = b
+                    .column_by_name("dec")?
+                    .as_primitive::<Float64Type>()
+                    .clone();
+                Some((0..b.num_rows()).map(move |i| (r.value(i), d.value(i))))
+            })
+            .flatten()
+            .collect();
+        let sum = pos.iter().fold([0.0; 3], |acc, &(r, d)| {
+            let u = tomoe_core::angle::unit_vector(r, d);
+            [acc[0] + u[0], acc[1] + u[1], acc[2] + u[2]]
+        });
+        if let Some((ra_c, dec_c)) = tomoe_core::angle::direction_of(sum) {
+            // The sources' mean direction and their largest distance from it, plus a margin.
+            let c = tomoe_core::angle::Cone::new(ra_c, dec_c, 0.0);
+            let far = pos
+                .iter()
+                .map(|&(r, d)| c.cos_to(r, d).clamp(-1.0, 1.0).acos().to_degrees())
+                .fold(0.0, f64::max);
+            region = Some((ra_c, dec_c, (far + 0.2).min(10.0)));
+        }
+        let mut tables = [Vec::new(), Vec::new()];
+        for (name, out) in ["movers", "singles"].iter().zip(tables.iter_mut()) {
+            let cat = HatsCatalog::open(&self.version.join(name))?;
+            let batches = match region {
+                Some((r, d, rad)) => cat.cone(r, d, rad, None)?,
+                None => cat.read_all(None)?,
+            };
+            for b in batches {
+                out.extend(keep_rows(&b, is_field(&b), &self.hidden, None)?);
+            }
+        }
+        let [movers, singles] = tables;
+        Ok(FieldView {
+            calibration,
+            sources,
+            movers,
+            singles,
+        })
+    }
+
+    /// Points of moving tracks between `t0` and `t1` (MJD, inclusive) when given, within a cone
+    /// (`ra`, `dec`, radius [deg]) when given.
+    pub fn movers(
+        &self,
+        t0: Option<f64>,
+        t1: Option<f64>,
+        cone: Option<(f64, f64, f64)>,
+    ) -> Result<Vec<RecordBatch>, QueryError> {
+        check_times(t0, t1)?;
+        let cat = HatsCatalog::open(&self.version.join("movers"))?;
+        let batches = match cone {
+            Some((ra, dec, r)) => {
+                check_cone(ra, dec, r)?;
+                cat.cone(ra.rem_euclid(360.0), dec, r, None)?
+            }
+            None => cat.read_all(None)?,
+        };
+        let mut out = Vec::new();
+        for b in batches {
+            let m = b
+                .column_by_name("mjd")
+                .map(|c| c.as_primitive::<Float64Type>().clone());
+            let pred = |i: usize| {
+                let mjd = m.as_ref().map_or(f64::NAN, |a| a.value(i));
+                t0.is_none_or(|t| mjd >= t) && t1.is_none_or(|t| mjd <= t)
+            };
+            out.extend(keep_rows(&b, pred, &self.hidden, None)?);
+        }
+        Ok(out)
     }
 }

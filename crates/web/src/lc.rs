@@ -30,6 +30,39 @@ fn query_map(uri: &axum::http::Uri) -> HashMap<String, String> {
         .collect()
 }
 
+/// What a request needs to open the database in a blocking task: the root and the (exp_id,
+/// det_id) pairs the blocklist hides.
+#[derive(Clone)]
+pub(crate) struct Opener {
+    root: std::path::PathBuf,
+    hidden: std::sync::Arc<std::collections::HashSet<(i64, i32)>>,
+}
+
+impl Opener {
+    pub(crate) fn new(s: &Shared) -> Self {
+        Self {
+            root: s.cfg.lightcurves_root.clone(),
+            hidden: s.hidden_chips(),
+        }
+    }
+
+    pub(crate) fn open(&self) -> Result<LcRead, QueryError> {
+        Ok(LcRead::open(&self.root)?.with_hidden(self.hidden.clone()))
+    }
+}
+
+/// Runs a query in a blocking task; errors become 4xx/5xx answers.
+pub(crate) async fn blocking<T: Send + 'static>(
+    s: &Shared,
+    f: impl FnOnce(LcRead) -> Result<T, QueryError> + Send + 'static,
+) -> ApiResult<T> {
+    let o = Opener::new(s);
+    tokio::task::spawn_blocking(move || f(o.open()?))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(api_err)
+}
+
 fn votable_response(body: String) -> Response {
     ([(header::CONTENT_TYPE, VOTABLE)], body).into_response()
 }
@@ -94,9 +127,9 @@ pub async fn scs(State(s): State<Shared>, uri: axum::http::Uri) -> Response {
         Ok(p) => p,
         Err(e) => return votable_response(tomoe_store::votable::scs_error(&e)),
     };
-    let root = s.cfg.lightcurves_root.clone();
+    let o = Opener::new(&s);
     let r = tokio::task::spawn_blocking(move || -> Result<String, QueryError> {
-        let q = LcRead::open(&root)?;
+        let q = o.open()?;
         // SR = 0: the metadata query — the fields of the table and no rows.
         let batches = if sr == 0.0 {
             Vec::new()
@@ -160,10 +193,12 @@ pub async fn capabilities(headers: HeaderMap) -> Response {
     ([(header::CONTENT_TYPE, "application/xml")], body).into_response()
 }
 
-fn api_err(e: QueryError) -> ApiError {
+pub(crate) fn api_err(e: QueryError) -> ApiError {
     match e {
         QueryError::BadParameter(m) => ApiError::bad(m),
-        QueryError::UnknownObject(_) => ApiError::not_found(e.to_string()),
+        QueryError::UnknownObject(_) | QueryError::UnknownField(..) => {
+            ApiError::not_found(e.to_string())
+        }
         QueryError::Empty(_) => ApiError::not_found(e.to_string()),
         QueryError::Hats(e) => ApiError::internal(e),
     }
@@ -217,15 +252,11 @@ pub async fn api_cone(State(s): State<Shared>, uri: axum::http::Uri) -> ApiResul
         min_points: None,
     };
     let format = m.get("FORMAT").cloned().unwrap_or_else(|| "json".into());
-    let root = s.cfg.lightcurves_root.clone();
-    let (schema, batches) = tokio::task::spawn_blocking(move || {
-        let q = LcRead::open(&root)?;
+    let (schema, batches) = blocking(&s, move |q| {
         let b = q.cone(ra, dec, radius, &filter)?;
-        Ok::<_, QueryError>((q.objects_schema()?, b))
+        Ok((q.objects_schema()?, b))
     })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(api_err)?;
+    .await?;
     formatted(
         schema,
         &batches,
@@ -253,9 +284,7 @@ pub async fn api_curve(
             .collect()
     });
     let format = m.get("FORMAT").cloned().unwrap_or_else(|| "json".into());
-    let root = s.cfg.lightcurves_root.clone();
-    let (schema, batches) = tokio::task::spawn_blocking(move || {
-        let q = LcRead::open(&root)?;
+    let (schema, batches) = blocking(&s, move |q| {
         let refs: Option<Vec<&str>> = columns
             .as_ref()
             .map(|c| c.iter().map(String::as_str).collect());
@@ -264,15 +293,135 @@ pub async fn api_curve(
             Some(b) => b.schema(),
             None => q.detections_schema()?,
         };
-        Ok::<_, QueryError>((schema, b))
+        Ok((schema, b))
     })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(api_err)?;
+    .await?;
     formatted(
         schema,
         &batches,
         &format,
         &format!("light curve of object {id}"),
     )
+}
+
+fn schema_of(
+    batches: &[tomoe_store::arrow::record_batch::RecordBatch],
+    empty: impl FnOnce() -> tomoe_store::arrow::datatypes::SchemaRef,
+) -> tomoe_store::arrow::datatypes::SchemaRef {
+    batches.first().map_or_else(empty, |b| b.schema())
+}
+
+fn empty_schema() -> tomoe_store::arrow::datatypes::SchemaRef {
+    std::sync::Arc::new(tomoe_store::arrow::datatypes::Schema::empty())
+}
+
+/// `(exp_id, det_id)` from path segments.
+pub(crate) fn field_key(exp: &str, det: &str) -> ApiResult<(i64, i32)> {
+    let e = exp
+        .parse()
+        .map_err(|_| ApiError::bad(format!("exposure {exp:?} is not an integer")))?;
+    let d = det
+        .parse()
+        .map_err(|_| ApiError::bad(format!("chip {det:?} is not an integer")))?;
+    Ok((e, d))
+}
+
+/// `GET /api/lc/fields/{exp_id}/{det_id}?[table=sources|movers|singles|calibration&format]`.
+pub async fn api_field(
+    State(s): State<Shared>,
+    Path((exp, det)): Path<(String, String)>,
+    uri: axum::http::Uri,
+) -> ApiResult<Response> {
+    let (exp_id, det_id) = field_key(&exp, &det)?;
+    let m = query_map(&uri);
+    let table = m.get("TABLE").cloned().unwrap_or_else(|| "sources".into());
+    if !["sources", "movers", "singles", "calibration"].contains(&table.as_str()) {
+        return Err(ApiError::bad(format!(
+            "table={table:?} must be sources, movers, singles or calibration"
+        )));
+    }
+    let format = m.get("FORMAT").cloned().unwrap_or_else(|| "json".into());
+    let t = table.clone();
+    let batches = blocking(&s, move |q| {
+        let f = q.field(exp_id, det_id)?;
+        Ok(match t.as_str() {
+            "movers" => f.movers,
+            "singles" => f.singles,
+            "calibration" => vec![f.calibration],
+            _ => f.sources,
+        })
+    })
+    .await?;
+    formatted(
+        schema_of(&batches, empty_schema),
+        &batches,
+        &format,
+        &format!("{table} of exposure {exp_id} chip {det_id}"),
+    )
+}
+
+/// `GET /api/lc/movers?[from&to&ra&dec&radius&format]`: points of moving tracks.
+pub async fn api_movers(State(s): State<Shared>, uri: axum::http::Uri) -> ApiResult<Response> {
+    let m = query_map(&uri);
+    let n = |k: &str| num(&m, k).map_err(ApiError::bad);
+    let (from, to) = (n("FROM")?, n("TO")?);
+    let cone = match (n("RA")?, n("DEC")?, n("RADIUS")?) {
+        (None, None, None) => None,
+        (Some(r), Some(d), Some(rad)) => Some((r, d, rad)),
+        _ => {
+            return Err(ApiError::bad(
+                "a region needs ra, dec and radius (degrees) together",
+            ))
+        }
+    };
+    let format = m.get("FORMAT").cloned().unwrap_or_else(|| "json".into());
+    let batches = blocking(&s, move |q| q.movers(from, to, cone)).await?;
+    formatted(
+        schema_of(&batches, empty_schema),
+        &batches,
+        &format,
+        "points of moving tracks",
+    )
+}
+
+/// `GET /api/lc/calibration?[exp_id&format]`: zero points and colour terms.
+pub async fn api_calibration(State(s): State<Shared>, uri: axum::http::Uri) -> ApiResult<Response> {
+    let m = query_map(&uri);
+    let exp_id = match m.get("EXP_ID").map(|v| v.trim()) {
+        None | Some("") => None,
+        Some(v) => Some(
+            v.parse::<i64>()
+                .map_err(|_| ApiError::bad(format!("exp_id={v:?} is not an integer")))?,
+        ),
+    };
+    let format = m.get("FORMAT").cloned().unwrap_or_else(|| "json".into());
+    let batches = blocking(&s, move |q| q.calibration(exp_id)).await?;
+    formatted(
+        schema_of(&batches, empty_schema),
+        &batches,
+        &format,
+        "calibration per exposure and chip",
+    )
+}
+
+/// `GET /api/lc/nearest?ra&dec[&radius]`: `{"object_id": …}` of the object nearest to a
+/// position within `radius` degrees (default 2″), 404 if none.
+pub async fn api_nearest(State(s): State<Shared>, uri: axum::http::Uri) -> ApiResult<Response> {
+    let m = query_map(&uri);
+    let need = |k: &str| -> ApiResult<f64> {
+        num(&m, k).map_err(ApiError::bad)?.ok_or_else(|| {
+            ApiError::bad(format!("{} is required (degrees)", k.to_ascii_lowercase()))
+        })
+    };
+    let (ra, dec) = (need("RA")?, need("DEC")?);
+    let radius = num(&m, "RADIUS")
+        .map_err(ApiError::bad)?
+        .unwrap_or(2.0 / 3600.0);
+    let id = blocking(&s, move |q| q.nearest_object(ra, dec, radius)).await?;
+    match id {
+        Some(id) => Ok(axum::Json(serde_json::json!({ "object_id": id })).into_response()),
+        None => Err(ApiError::not_found(format!(
+            "no object within {radius} deg of ({ra}, {dec})"
+        ))),
+    }
 }

@@ -17,6 +17,7 @@
 
 pub mod config;
 mod lc;
+mod lcpages;
 mod pages;
 mod params;
 pub mod state;
@@ -59,9 +60,24 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../assets/vendor/dataTables.dataTables.min.css"),
     ),
     (
+        "plotly-basic.min.js",
+        "text/javascript",
+        include_bytes!("../assets/vendor/plotly-basic.min.js"),
+    ),
+    (
+        "LICENSE-plotly.txt",
+        "text/plain",
+        include_bytes!("../assets/vendor/LICENSE-plotly.txt"),
+    ),
+    (
         "app.js",
         "text/javascript",
         include_bytes!("../assets/app.js"),
+    ),
+    (
+        "lc.js",
+        "text/javascript",
+        include_bytes!("../assets/lc.js"),
     ),
     (
         "style.css",
@@ -151,6 +167,15 @@ pub fn router(state: Shared) -> Router {
         .route("/scs/capabilities", get(lc::capabilities))
         .route("/api/lc/cone", get(lc::api_cone))
         .route("/api/lc/objects/{id}", get(lc::api_curve))
+        .route("/api/lc/fields/{exp_id}/{det_id}", get(lc::api_field))
+        .route("/api/lc/movers", get(lc::api_movers))
+        .route("/api/lc/calibration", get(lc::api_calibration))
+        .route("/api/lc/nearest", get(lc::api_nearest))
+        .route("/lc", get(lcpages::search_page))
+        .route("/lc/find", get(lcpages::find))
+        .route("/lc/field/{exp_id}/{det_id}", get(lcpages::field_page))
+        .route("/lc/object/{id}", get(lcpages::object_page))
+        .route("/lc/movers", get(lcpages::movers_page))
         .fallback(|| async { ApiError::not_found("no such page") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)

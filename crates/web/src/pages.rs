@@ -22,7 +22,12 @@ pub(crate) fn esc(s: &str) -> String {
     o
 }
 
-fn layout(title: &str, body: &str) -> Html<String> {
+pub(crate) fn layout(title: &str, body: &str) -> Html<String> {
+    layout_with(title, body, "")
+}
+
+/// The page frame; `head` is added to the `<head>` (extra scripts).
+pub(crate) fn layout_with(title: &str, body: &str, head: &str) -> Html<String> {
     Html(format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -33,8 +38,9 @@ fn layout(title: &str, body: &str) -> Html<String> {
 <script src="/assets/jquery.min.js"></script>
 <script src="/assets/dataTables.min.js"></script>
 <script src="/assets/app.js"></script>
+{head}
 </head><body>
-<header><a class="home" href="/archive">Tomo-e Gozen archive</a> <span class="site">Kiso Observatory</span></header>
+<header><a class="home" href="/archive">Tomo-e Gozen archive</a> <a class="nav" href="/lc">Light curves</a> <span class="site">Kiso Observatory</span></header>
 <main>
 {body}
 </main>
@@ -44,7 +50,7 @@ fn layout(title: &str, body: &str) -> Html<String> {
     ))
 }
 
-fn html_error(e: ApiError) -> Response {
+pub(crate) fn html_error(e: ApiError) -> Response {
     let status = e.status;
     let mut r = layout(
         &format!("{}", status.as_u16()),

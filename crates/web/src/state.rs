@@ -1,9 +1,9 @@
 //! Shared state of the web server: the log, the blocklist, the exposure index, the limiter.
 
 use crate::config::{Net, WebConfig};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime};
 use tomoe_store::blocklist::{Blocklist, RuleSet};
 use tomoe_store::exposures::{ExposureIndex, RefreshReport};
@@ -26,6 +26,8 @@ pub enum SetupError {
 pub(crate) struct Indexed {
     pub index: ExposureIndex,
     pub rules: RuleSet,
+    /// (exp_id, det_id) of the chip files the rules hide: the light-curve surfaces leave them out.
+    pub hidden: Arc<HashSet<(i64, i32)>>,
     rules_version: Option<(SystemTime, u64)>,
 }
 
@@ -77,6 +79,7 @@ impl AppState {
             indexed: RwLock::new(Indexed {
                 index: ExposureIndex::new(),
                 rules: RuleSet::default(),
+                hidden: Arc::default(),
                 rules_version: None,
             }),
             deny,
@@ -97,9 +100,14 @@ impl AppState {
     pub fn refresh(&self) -> Result<RefreshReport, SetupError> {
         let _one = self.refresh_lock.lock().unwrap_or_else(|e| e.into_inner());
         let version = self.blocklist.version();
-        let (mut index, rules, changed) = {
+        let (mut index, rules, changed, hidden) = {
             let g = self.indexed.read().unwrap_or_else(|e| e.into_inner());
-            (g.index.clone(), g.rules.clone(), version != g.rules_version)
+            (
+                g.index.clone(),
+                g.rules.clone(),
+                version != g.rules_version,
+                g.hidden.clone(),
+            )
         };
         let rules = if changed {
             self.blocklist.rule_set()?
@@ -108,13 +116,25 @@ impl AppState {
         };
         // Refresh the (cheap) clone; readers keep using the current index meanwhile.
         let report = index.refresh(&self.log, &rules, changed)?;
+        let hidden = if changed || report.nights_read > 0 {
+            Arc::new(index.hidden_chips())
+        } else {
+            hidden
+        };
         let mut g = self.indexed.write().unwrap_or_else(|e| e.into_inner());
         *g = Indexed {
             index,
             rules,
+            hidden,
             rules_version: version,
         };
         Ok(report)
+    }
+
+    /// The (exp_id, det_id) pairs the blocklist hides, as of the last refresh.
+    pub(crate) fn hidden_chips(&self) -> Arc<HashSet<(i64, i32)>> {
+        let g = self.indexed.read().unwrap_or_else(|e| e.into_inner());
+        g.hidden.clone()
     }
 
     /// Is this client refused outright?
