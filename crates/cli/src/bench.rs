@@ -34,6 +34,13 @@ pub enum BenchCmd {
         after_help = "Example:\n  tomoe bench ingest --exposures 10 --chips 84 --sources 1000"
     )]
     Ingest(crate::bench_lc::IngestBenchArgs),
+    /// Light-curve service: light-curve and 1′ cone latency (p50/p99) on ≥ 10⁸ detections vs
+    /// DuckDB joining flat Parquet to Gaia.
+    #[command(
+        name = "lc-query",
+        after_help = "Example:\n  tomoe bench lc-query --objects 1000000 --per-object 100"
+    )]
+    LcQuery(crate::bench_lcq::LcQueryBenchArgs),
 }
 
 /// Arguments of `tomoe bench archive`.
@@ -71,6 +78,7 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
         BenchCmd::Archive(a) => archive(a),
         BenchCmd::Web(a) => crate::bench_web::run(a),
         BenchCmd::Ingest(a) => crate::bench_lc::run(a),
+        BenchCmd::LcQuery(a) => crate::bench_lcq::run(a),
         BenchCmd::Phot(a) => phot(a),
         BenchCmd::Xmatch(a) => xmatch(a),
     }

@@ -310,6 +310,9 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         let state = std::sync::Arc::new(tokio::task::spawn_blocking(move || tomoe_web::AppState::new(web)).await??);
         println!();
         println!("Archive pages: http://{addr}/archive   (admin token for /api/admin: {token})");
+        if cube_chips > 0 {
+            println!("Light curves:  http://{addr}/lc   (fields, objects, moving objects; IVOA cone search http://{addr}/scs)");
+        }
         match a.serve_for {
             Some(s) => println!("Serving for {s} s."),
             None => println!("Serving until Ctrl-C."),

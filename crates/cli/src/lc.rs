@@ -151,6 +151,58 @@ pub enum QueryCmd {
         #[arg(long, default_value = "table")]
         format: String,
     },
+    /// The static sources, movers or singles of one field (exposure and chip).
+    #[command(
+        after_help = "Example:\n  tomoe lc query field --exp-id 860262 --det-id 111 --table sources --format csv"
+    )]
+    Field {
+        /// Exposure (EXP_ID).
+        #[arg(long)]
+        exp_id: i64,
+        /// Chip (DET_ID).
+        #[arg(long)]
+        det_id: i32,
+        /// sources, movers, singles or calibration.
+        #[arg(long, default_value = "sources", value_parser = ["sources", "movers", "singles", "calibration"])]
+        table: String,
+        /// Output: table, csv, json, ndjson, parquet.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+    /// Points of moving tracks, by time range (MJD) and region.
+    #[command(
+        after_help = "Example:\n  tomoe lc query movers --from 61370.1 --to 61370.3 --ra 48.3 --dec 56.4 --radius 1"
+    )]
+    Movers {
+        /// From (MJD).
+        #[arg(long)]
+        from: Option<f64>,
+        /// To (MJD).
+        #[arg(long)]
+        to: Option<f64>,
+        /// Region centre RA [deg].
+        #[arg(long, allow_negative_numbers = true, requires_all = ["dec", "radius"])]
+        ra: Option<f64>,
+        /// Region centre Dec [deg].
+        #[arg(long, allow_negative_numbers = true, requires_all = ["ra", "radius"])]
+        dec: Option<f64>,
+        /// Region radius [deg].
+        #[arg(long, allow_negative_numbers = true, requires_all = ["ra", "dec"])]
+        radius: Option<f64>,
+        /// Output: table, csv, json, ndjson, parquet.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+    /// The calibration (zero point, colour term, scatter, counts) per exposure and chip.
+    #[command(after_help = "Example:\n  tomoe lc query calibration --exp-id 860262")]
+    Calibration {
+        /// Only this exposure.
+        #[arg(long)]
+        exp_id: Option<i64>,
+        /// Output: table, csv, json, ndjson, parquet.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
 }
 
 /// Arguments of `tomoe lc ingest`.
@@ -608,6 +660,36 @@ fn query(q: QueryCmd, cfg: &LightcurveConfig) -> anyhow::Result<i32> {
                 .map(|c| c.iter().map(String::as_str).collect());
             (r.light_curve(id, from, to, refs.as_deref())?, format)
         }
+        QueryCmd::Field {
+            exp_id,
+            det_id,
+            table,
+            format,
+        } => {
+            let f = r.field(exp_id, det_id)?;
+            let b = match table.as_str() {
+                "movers" => f.movers,
+                "singles" => f.singles,
+                "calibration" => vec![f.calibration],
+                _ => f.sources,
+            };
+            (b, format)
+        }
+        QueryCmd::Movers {
+            from,
+            to,
+            ra,
+            dec,
+            radius,
+            format,
+        } => {
+            let cone = match (ra, dec, radius) {
+                (Some(a), Some(d), Some(r)) => Some((a, d, r)),
+                _ => None,
+            };
+            (r.movers(from, to, cone)?, format)
+        }
+        QueryCmd::Calibration { exp_id, format } => (r.calibration(exp_id)?, format),
     };
     let format: OutputFormat = format.parse().map_err(anyhow::Error::msg)?;
     let schema = match batches.first() {

@@ -8,6 +8,7 @@
 
 pub mod bench;
 pub mod bench_lc;
+pub mod bench_lcq;
 pub mod bench_web;
 pub mod config;
 pub mod demo;

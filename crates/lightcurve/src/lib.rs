@@ -14,4 +14,5 @@ pub mod ingest;
 pub mod input;
 pub mod pipeline;
 pub mod service;
+pub mod synth;
 mod table;

@@ -33,13 +33,15 @@ use arrow::compute::{
 };
 use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::file::statistics::Statistics;
 use rayon::prelude::*;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -313,7 +315,17 @@ pub fn write_catalog(
         "hats: sorted"
     );
 
-    // Build in a temporary sibling, then swap.
+    build_atomically(dir, |tmp| {
+        write_into(tmp, &out_schema, &parts, &order, &plan, opt)
+    })
+}
+
+/// Builds a catalog in a temporary sibling of `dir` with `build`, then swaps it in (the old
+/// catalog, if any, is removed); on error the temporary directory is removed.
+fn build_atomically(
+    dir: &Path,
+    build: impl FnOnce(&Path) -> Result<HatsSummary, HatsError>,
+) -> Result<HatsSummary, HatsError> {
     let parent = dir
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -327,8 +339,7 @@ pub fn write_catalog(
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
     }
-    let result = write_into(&tmp, &out_schema, &parts, &order, &plan, opt);
-    let summary = match result {
+    let summary = match build(&tmp) {
         Ok(s) => s,
         Err(e) => {
             let _ = fs::remove_dir_all(&tmp);
@@ -343,6 +354,76 @@ pub fn write_catalog(
     }
     sync_dir(parent).map_err(io(parent))?;
     Ok(summary)
+}
+
+/// Writes a catalog partition by partition, for tables too large to hold in memory: `plan`
+/// lists the partitions (sorted by order-29 range, disjoint) and `produce(pixel)` returns the
+/// rows of one, with `schema` (whose first column is `_healpix_29`, Int64), sorted by
+/// `_healpix_29` and then as the caller wishes. Partitions are produced and written in parallel
+/// (rayon), so memory holds about one partition per thread. Atomic like [`write_catalog`].
+///
+/// # Errors
+/// A first column other than `_healpix_29`, a partition whose rows fall outside its pixel or
+/// are not sorted, and the errors of `produce` and of writing.
+pub fn write_catalog_with(
+    dir: &Path,
+    schema: SchemaRef,
+    plan: &[Pixel],
+    produce: impl Fn(Pixel) -> Result<RecordBatch, HatsError> + Sync,
+    opt: &HatsOptions,
+) -> Result<HatsSummary, HatsError> {
+    if schema.fields().first().map(|f| f.name().as_str()) != Some(HEALPIX_COLUMN) {
+        return Err(HatsError::Invalid(format!(
+            "the first column must be {HEALPIX_COLUMN}"
+        )));
+    }
+    build_atomically(dir, |root| {
+        let dataset = root.join("dataset");
+        fs::create_dir_all(&dataset).map_err(io(&dataset))?;
+        let done: Vec<(usize, u64)> = plan
+            .par_iter()
+            .map(|&pixel| {
+                let b = produce(pixel)?;
+                let h = b.column(0).as_primitive::<Int64Type>().values();
+                let (lo, hi) = pixel.range29();
+                let inside = h.iter().all(|&v| (lo..hi).contains(&(v as u64)));
+                if !inside || h.windows(2).any(|w| w[0] > w[1]) {
+                    return Err(HatsError::Invalid(format!(
+                        "partition {}/{}: rows outside the pixel or not sorted by {HEALPIX_COLUMN}",
+                        pixel.order, pixel.npix
+                    )));
+                }
+                let bytes = write_partition(root, pixel, &schema, &b, opt)?;
+                Ok((b.num_rows(), bytes))
+            })
+            .collect::<Result<_, HatsError>>()?;
+        let counted: Vec<(Pixel, usize)> =
+            plan.iter().copied().zip(done.iter().map(|d| d.0)).collect();
+        let rows = done.iter().map(|d| d.0).sum();
+        let bytes = done.iter().map(|d| d.1).sum();
+        write_metadata(root, &schema, &counted, rows, bytes, opt)
+    })
+}
+
+/// Writes one partition file; returns its size in bytes.
+fn write_partition(
+    root: &Path,
+    pixel: Pixel,
+    schema: &SchemaRef,
+    part: &RecordBatch,
+    opt: &HatsOptions,
+) -> Result<u64, HatsError> {
+    let path = root.join(pixel.relative_path());
+    if let Some(p) = path.parent() {
+        fs::create_dir_all(p).map_err(io(p))?;
+    }
+    let f = fs::File::create(&path).map_err(io(&path))?;
+    let mut w = ArrowWriter::try_new(f, schema.clone(), Some(writer_props(opt, schema)))
+        .map_err(pq(&path))?;
+    w.write(part).map_err(pq(&path))?;
+    let file = w.into_inner().map_err(pq(&path))?;
+    file.sync_all().map_err(io(&path))?;
+    Ok(file.metadata().map_err(io(&path))?.len())
 }
 
 fn sort_order(parts: &[RecordBatch], sort_by: &[String]) -> Result<Vec<(usize, usize)>, HatsError> {
@@ -458,21 +539,24 @@ fn write_into(
     let sizes: Vec<u64> = jobs
         .par_iter()
         .map(|&(pixel, offset, n)| {
-            let path = root.join(pixel.relative_path());
-            if let Some(p) = path.parent() {
-                fs::create_dir_all(p).map_err(io(p))?;
-            }
             let part = interleave_record_batch(&refs, &order[offset..offset + n])?;
-            let f = fs::File::create(&path).map_err(io(&path))?;
-            let mut w = ArrowWriter::try_new(f, schema.clone(), Some(writer_props(opt, schema)))
-                .map_err(pq(&path))?;
-            w.write(&part).map_err(pq(&path))?;
-            let file = w.into_inner().map_err(pq(&path))?;
-            file.sync_all().map_err(io(&path))?;
-            Ok(file.metadata().map_err(io(&path))?.len())
+            write_partition(root, pixel, schema, &part, opt)
         })
         .collect::<Result<_, HatsError>>()?;
     let bytes: u64 = sizes.iter().sum();
+    write_metadata(root, schema, plan, order.len(), bytes, opt)
+}
+
+/// `_common_metadata`, `partition_info.csv` and `hats.properties` of a catalog.
+fn write_metadata(
+    root: &Path,
+    schema: &SchemaRef,
+    plan: &[(Pixel, usize)],
+    rows: usize,
+    bytes: u64,
+    opt: &HatsOptions,
+) -> Result<HatsSummary, HatsError> {
+    let dataset = root.join("dataset");
     // Schema-only `_common_metadata`.
     let meta = dataset.join("_common_metadata");
     let f = fs::File::create(&meta).map_err(io(&meta))?;
@@ -498,7 +582,7 @@ fn write_into(
     let mut props: Vec<(String, String)> = vec![
         ("obs_collection".into(), opt.name.clone()),
         ("dataproduct_type".into(), opt.catalog_type.as_str().into()),
-        ("hats_nrows".into(), order.len().to_string()),
+        ("hats_nrows".into(), rows.to_string()),
         ("hats_col_ra".into(), opt.ra_column.clone()),
         ("hats_col_dec".into(), opt.dec_column.clone()),
         ("hats_col_healpix".into(), HEALPIX_COLUMN.into()),
@@ -528,7 +612,7 @@ fn write_into(
     })
     .map_err(io(&ppath))?;
     Ok(HatsSummary {
-        rows: order.len(),
+        rows,
         partitions: plan.to_vec(),
         bytes,
     })
@@ -935,6 +1019,38 @@ fn scan_partitions(dataset: &Path) -> Result<Vec<Pixel>, HatsError> {
     Ok(out)
 }
 
+/// Parsed footers of the Parquet files read lately, by path, size and modification time (a
+/// footer of a 2 × 10⁶-row partition in 8 Ki-row groups takes milliseconds to parse: the
+/// light-curve service reads the same few files again and again). Published files are never
+/// rewritten in place; the size and time guard against it anyway.
+type MetaKey = (PathBuf, u64, Option<std::time::SystemTime>);
+static METADATA: std::sync::Mutex<Option<HashMap<MetaKey, ArrowReaderMetadata>>> =
+    std::sync::Mutex::new(None);
+
+/// Entries kept before the cache is emptied.
+const METADATA_CACHE_FILES: usize = 4096;
+
+fn cached_metadata(path: &Path, f: &fs::File) -> Result<ArrowReaderMetadata, HatsError> {
+    let m = f.metadata().map_err(io(path))?;
+    let key = (path.to_path_buf(), m.len(), m.modified().ok());
+    if let Some(hit) = METADATA
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|c| c.get(&key))
+    {
+        return Ok(hit.clone());
+    }
+    let meta = ArrowReaderMetadata::load(f, ArrowReaderOptions::new()).map_err(pq(path))?;
+    let mut g = METADATA.lock().unwrap_or_else(|e| e.into_inner());
+    let c = g.get_or_insert_with(HashMap::new);
+    if c.len() >= METADATA_CACHE_FILES {
+        c.clear();
+    }
+    c.insert(key, meta.clone());
+    Ok(meta)
+}
+
 /// Reads a Parquet file, optionally only some columns and only the row groups whose
 /// `_healpix_29` statistics overlap one of the sorted `[lo, hi)` ranges.
 fn read_file(
@@ -984,7 +1100,8 @@ fn read_pruned(
         }
     };
     let f = fs::File::open(path).map_err(io(path))?;
-    let mut b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(pq(path))?;
+    let meta = cached_metadata(path, &f)?;
+    let mut b = ParquetRecordBatchReaderBuilder::new_with_metadata(f, meta);
     if let Some(cols) = columns {
         let schema = b.schema().clone();
         let mut idx = Vec::new();

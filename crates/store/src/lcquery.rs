@@ -162,8 +162,17 @@ fn check_cone(ra: f64, dec: f64, radius_deg: f64) -> Result<(), QueryError> {
 impl LcRead {
     /// Opens the version `root/current` points at.
     pub fn open(root: &Path) -> Result<Self, QueryError> {
-        let version = std::fs::canonicalize(root.join("current"))
-            .map_err(|_| QueryError::Empty(root.to_path_buf()))?;
+        Self::open_version(Self::current_version(root)?)
+    }
+
+    /// The version directory `root/current` points at now.
+    pub fn current_version(root: &Path) -> Result<PathBuf, QueryError> {
+        std::fs::canonicalize(root.join("current"))
+            .map_err(|_| QueryError::Empty(root.to_path_buf()))
+    }
+
+    /// Opens one version directory (`catalogs/vNNNNNN`).
+    pub fn open_version(version: PathBuf) -> Result<Self, QueryError> {
         Ok(Self {
             objects: HatsCatalog::open(&version.join("objects"))?,
             detections: HatsCatalog::open(&version.join("detections"))?,
@@ -271,8 +280,32 @@ impl LcRead {
         columns: Option<&[&str]>,
     ) -> Result<Option<RecordBatch>, QueryError> {
         let cols = with_columns(columns, &["object_id"]);
-        for p in self.object_pixels(id) {
-            for b in self.objects.read_partition(p, cols.as_deref())? {
+        // A Gaia id's order-12 cell bounds its `_healpix_29`; another object's comes from the
+        // object index. Then only the row groups of that range are read.
+        let range = if id > 0 {
+            let cell12 = (id >> 35) as u64;
+            let shift = 2 * (29 - 12);
+            (cell12 << shift, (cell12 + 1) << shift)
+        } else {
+            match self.indexed_h29(id)? {
+                Some(Some(h)) => (h, h + 1),
+                Some(None) => return Ok(None),
+                None => (0, u64::MAX),
+            }
+        };
+        let pixels: Vec<Pixel> = self
+            .object_pixels(id)
+            .into_iter()
+            .filter(|p| {
+                let (lo, hi) = p.range29();
+                lo < range.1 && range.0 < hi
+            })
+            .collect();
+        for p in pixels {
+            for b in self
+                .objects
+                .read_partition_range(p, cols.as_deref(), range)?
+            {
                 let Some(o) = b.column_by_name("object_id") else {
                     continue;
                 };
@@ -287,6 +320,28 @@ impl LcRead {
             }
         }
         Ok(None)
+    }
+
+    /// `_healpix_29` of a non-Gaia object from `object_index.parquet`: `None` when the version
+    /// has no index (then the objects catalog is scanned), `Some(None)` when the id is not there.
+    fn indexed_h29(&self, id: i64) -> Result<Option<Option<u64>>, QueryError> {
+        let path = self.version.join("object_index.parquet");
+        if !path.exists() {
+            return Ok(None);
+        }
+        for b in crate::hats::read_parquet_range(&path, None, "object_id", id, id)? {
+            let (Some(o), Some(h)) = (
+                b.column_by_name("object_id"),
+                b.column_by_name(crate::hats::HEALPIX_COLUMN),
+            ) else {
+                continue;
+            };
+            let (o, h) = (o.as_primitive::<Int64Type>(), h.as_primitive::<Int64Type>());
+            if let Some(i) = (0..o.len()).find(|&i| o.value(i) == id) {
+                return Ok(Some(Some(h.value(i) as u64)));
+            }
+        }
+        Ok(Some(None))
     }
 
     /// The objects row of `id`: position, Gaia data, statistics.

@@ -32,22 +32,37 @@ fn query_map(uri: &axum::http::Uri) -> HashMap<String, String> {
 
 /// What a request needs to open the database in a blocking task: the root and the (exp_id,
 /// det_id) pairs the blocklist hides.
+/// The opened version is kept (`AppState::lc`) and reused while `current` points at it.
 #[derive(Clone)]
 pub(crate) struct Opener {
-    root: std::path::PathBuf,
+    state: Shared,
     hidden: std::sync::Arc<std::collections::HashSet<(i64, i32)>>,
 }
 
 impl Opener {
     pub(crate) fn new(s: &Shared) -> Self {
         Self {
-            root: s.cfg.lightcurves_root.clone(),
+            state: s.clone(),
             hidden: s.hidden_chips(),
         }
     }
 
+    /// Blocking (resolves `current`, opens a new version's catalogs).
     pub(crate) fn open(&self) -> Result<LcRead, QueryError> {
-        Ok(LcRead::open(&self.root)?.with_hidden(self.hidden.clone()))
+        let version = LcRead::current_version(&self.state.cfg.lightcurves_root)?;
+        let cached = {
+            let g = self.state.lc.lock().unwrap_or_else(|e| e.into_inner());
+            g.as_ref().filter(|r| r.version() == version).cloned()
+        };
+        let r = match cached {
+            Some(r) => r,
+            None => {
+                let r = LcRead::open_version(version)?;
+                *self.state.lc.lock().unwrap_or_else(|e| e.into_inner()) = Some(r.clone());
+                r
+            }
+        };
+        Ok(r.with_hidden(self.hidden.clone()))
     }
 }
 

@@ -42,6 +42,8 @@ pub struct AppState {
     pub(crate) log: ObsLog,
     pub(crate) blocklist: Blocklist,
     pub(crate) indexed: RwLock<Indexed>,
+    /// The light-curve database version last opened (reused while it is current).
+    pub(crate) lc: Mutex<Option<tomoe_store::lcquery::LcRead>>,
     deny: Vec<Net>,
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
     refresh_lock: Mutex<()>,
@@ -82,6 +84,7 @@ impl AppState {
                 hidden: Arc::default(),
                 rules_version: None,
             }),
+            lc: Mutex::new(None),
             deny,
             buckets: Mutex::new(HashMap::new()),
             refresh_lock: Mutex::new(()),

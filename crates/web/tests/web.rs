@@ -287,6 +287,10 @@ mod api {
             "/scs/capabilities",
             "/api/lc/cone",
             "/api/lc/objects/{id}",
+            "/api/lc/fields/{exp_id}/{det_id}",
+            "/api/lc/movers",
+            "/api/lc/calibration",
+            "/api/lc/nearest",
         ] {
             assert!(doc["paths"][p].is_object(), "OpenAPI lacks {p}");
         }

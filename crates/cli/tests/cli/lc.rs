@@ -606,6 +606,41 @@ fn scs_through_pyvo_matches_the_platform_and_api_formats() {
         ours[0]
     ));
     let unknown = get("/api/lc/objects/12345");
+    // Nonsense parameters on every light-curve endpoint and page: 4xx with a message, never 500.
+    let bad_requests: Vec<(&str, u16, (u16, String, String))> = [
+        ("/api/lc/objects/abc", 400),
+        ("/api/lc/objects/1?from=5&to=1", 400),
+        ("/api/lc/objects/1?format=xls", 404),
+        ("/api/lc/cone?dec=1&radius=0.1", 400),
+        ("/api/lc/cone?ra=1&dec=1&radius=-1", 400),
+        ("/api/lc/cone?ra=1&dec=1&radius=45", 400),
+        ("/api/lc/fields/x/1", 400),
+        ("/api/lc/fields/1/2", 404),
+        ("/api/lc/fields/1/2?table=nope", 400),
+        ("/api/lc/movers?ra=1", 400),
+        ("/api/lc/movers?from=2&to=1", 400),
+        ("/api/lc/movers?ra=1&dec=100&radius=1", 400),
+        ("/api/lc/calibration?exp_id=x", 400),
+        ("/api/lc/nearest?ra=1", 400),
+        ("/api/lc/nearest?ra=1&dec=-89&radius=0.001", 404),
+        ("/lc/object/notanumber", 400),
+        ("/lc/object/12345", 404),
+        ("/lc/field/1/2", 404),
+        ("/lc/find?id=abc", 400),
+        ("/lc/find?ra=1", 400),
+    ]
+    .into_iter()
+    .map(|(p, want)| (p, want, get(p)))
+    .collect();
+    let pages: Vec<(u16, String, String)> = [
+        "/lc",
+        "/lc/movers",
+        "/api/lc/calibration?format=csv",
+        "/api/lc/movers?format=votable",
+    ]
+    .into_iter()
+    .map(get)
+    .collect();
     let _ = server.kill();
     let _ = server.wait();
     assert!(
@@ -663,4 +698,16 @@ fn scs_through_pyvo_matches_the_platform_and_api_formats() {
         curve.2
     );
     assert_eq!(unknown.0, 404, "{}", unknown.2);
+    for (path, want, (code, _, body)) in &bad_requests {
+        assert_eq!(code, want, "{path}: {body}");
+        assert!(!body.is_empty(), "{path}: no message");
+    }
+    for (code, _, body) in &pages {
+        assert_eq!(*code, 200, "{body}");
+    }
+    assert!(
+        pages[2].2.starts_with("exp_id,det_id,frame_id,file_name"),
+        "{}",
+        pages[2].2
+    );
 }

@@ -335,3 +335,234 @@ fn ra_zero_and_the_pole_end_to_end() {
         }
     }
 }
+
+/// `(exp_id, det_id)` of every row of a batch list.
+fn chips_of(batches: &[tomoe_store::arrow::record_batch::RecordBatch]) -> Vec<(i64, i32)> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            let e = b
+                .column_by_name("exp_id")
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .clone();
+            let d = b
+                .column_by_name("det_id")
+                .unwrap()
+                .as_primitive::<tomoe_store::arrow::datatypes::Int32Type>()
+                .clone();
+            (0..b.num_rows()).map(move |i| (e.value(i), d.value(i)))
+        })
+        .collect()
+}
+
+fn rows(batches: &[tomoe_store::arrow::record_batch::RecordBatch]) -> usize {
+    batches.iter().map(|b| b.num_rows()).sum()
+}
+
+#[test]
+fn fields_movers_calibration_and_the_blocklist_agree_with_brute_force() {
+    let Ingested { root, _night: _n } = ingest_simulated();
+    let q = LcRead::open(&root).unwrap();
+    let cur = q.version().to_path_buf();
+    // Calibration: all rows, or one exposure's.
+    let all_cal = q.calibration(None).unwrap();
+    let chips = chips_of(&all_cal);
+    assert!(chips.len() >= 2, "{chips:?}");
+    let (e0, d0) = chips[0];
+    let one = chips_of(&q.calibration(Some(e0)).unwrap());
+    assert_eq!(
+        one,
+        chips
+            .iter()
+            .copied()
+            .filter(|c| c.0 == e0)
+            .collect::<Vec<_>>()
+    );
+    assert!(q.calibration(Some(-5)).unwrap().is_empty());
+    // A field: its sources are the static tracks the calibration row counts, on the chip.
+    let f = q.field(e0, d0).unwrap();
+    let cal = &f.calibration;
+    let n_static = cal
+        .column_by_name("n_static")
+        .unwrap()
+        .as_primitive::<tomoe_store::arrow::datatypes::Int32Type>()
+        .value(0);
+    assert_eq!(rows(&f.sources), n_static as usize);
+    let (w, h) = (
+        cal.column_by_name("width")
+            .unwrap()
+            .as_primitive::<tomoe_store::arrow::datatypes::Int32Type>()
+            .value(0) as f32,
+        cal.column_by_name("height")
+            .unwrap()
+            .as_primitive::<tomoe_store::arrow::datatypes::Int32Type>()
+            .value(0) as f32,
+    );
+    for b in &f.sources {
+        let x = b
+            .column_by_name("x")
+            .unwrap()
+            .as_primitive::<tomoe_store::arrow::datatypes::Float32Type>();
+        let y = b
+            .column_by_name("y")
+            .unwrap()
+            .as_primitive::<tomoe_store::arrow::datatypes::Float32Type>();
+        assert!((0..b.num_rows())
+            .all(|i| (0.0..w).contains(&x.value(i)) && (0.0..h).contains(&y.value(i))));
+    }
+    assert!(chips_of(&f.sources).iter().all(|&c| c == (e0, d0)));
+    // Its movers and singles: those of the whole catalogs with its exposure and chip.
+    for (name, got) in [("movers", &f.movers), ("singles", &f.singles)] {
+        let all = HatsCatalog::open(&cur.join(name))
+            .unwrap()
+            .read_all(None)
+            .unwrap();
+        let want = chips_of(&all).iter().filter(|&&c| c == (e0, d0)).count();
+        assert_eq!(rows(got), want, "{name}");
+    }
+    assert!(matches!(
+        q.field(e0, 999),
+        Err(QueryError::UnknownField(_, 999))
+    ));
+    // Movers by time and region = brute force over every point.
+    let all = HatsCatalog::open(&cur.join("movers"))
+        .unwrap()
+        .read_all(None)
+        .unwrap();
+    let pts: Vec<(f64, f64, f64)> = all
+        .iter()
+        .flat_map(|b| {
+            let m = b
+                .column_by_name("mjd")
+                .unwrap()
+                .as_primitive::<Float64Type>()
+                .clone();
+            let r = b
+                .column_by_name("ra")
+                .unwrap()
+                .as_primitive::<Float64Type>()
+                .clone();
+            let d = b
+                .column_by_name("dec")
+                .unwrap()
+                .as_primitive::<Float64Type>()
+                .clone();
+            (0..b.num_rows()).map(move |i| (m.value(i), r.value(i), d.value(i)))
+        })
+        .collect();
+    assert!(!pts.is_empty());
+    let mut ts: Vec<f64> = pts.iter().map(|p| p.0).collect();
+    ts.sort_by(f64::total_cmp);
+    let (t0, t1) = (ts[ts.len() / 4], ts[3 * ts.len() / 4]);
+    let p = pts[0];
+    let want = pts
+        .iter()
+        .filter(|x| x.0 >= t0 && x.0 <= t1 && sep_deg((p.1, p.2), (x.1, x.2)) <= 0.2)
+        .count();
+    assert_eq!(
+        rows(&q.movers(Some(t0), Some(t1), Some((p.1, p.2, 0.2))).unwrap()),
+        want
+    );
+    assert_eq!(rows(&q.movers(None, None, None).unwrap()), pts.len());
+    assert!(matches!(
+        q.movers(Some(2.0), Some(1.0), None),
+        Err(QueryError::BadParameter(_))
+    ));
+    assert!(matches!(
+        q.movers(None, None, Some((1.0, 91.0, 0.1))),
+        Err(QueryError::BadParameter(_))
+    ));
+    // The blocklist: a hidden chip disappears from every row-level answer.
+    let id = {
+        let b = &f.sources[0];
+        b.column_by_name("object_id")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .value(0)
+    };
+    let before = chips_of(&q.light_curve(id, None, None, None).unwrap());
+    assert!(before.contains(&(e0, d0)));
+    let hidden = std::sync::Arc::new(std::collections::HashSet::from([(e0, d0)]));
+    let qh = LcRead::open(&root).unwrap().with_hidden(hidden);
+    let after = chips_of(&qh.light_curve(id, None, None, None).unwrap());
+    assert_eq!(
+        after,
+        before
+            .iter()
+            .copied()
+            .filter(|&c| c != (e0, d0))
+            .collect::<Vec<_>>()
+    );
+    assert!(matches!(
+        qh.field(e0, d0),
+        Err(QueryError::UnknownField(..))
+    ));
+    assert!(!chips_of(&qh.calibration(None).unwrap()).contains(&(e0, d0)));
+    assert!(!chips_of(&qh.movers(None, None, None).unwrap()).contains(&(e0, d0)));
+}
+
+#[test]
+fn the_synthetic_benchmark_database_holds_the_same_rows_in_both_layouts() {
+    use tomoe_lightcurve::synth::{self, SynthOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let opt = SynthOptions {
+        objects: 3000,
+        per_object: 12,
+        exposures: 3,
+        radius_deg: 0.5,
+        partition_rows: 5000,
+        ..Default::default()
+    };
+    let r = synth::write(dir.path(), &opt, &|_, _| {}).unwrap();
+    assert_eq!(r.detections, 36_000);
+    assert!(r.partitions > 1, "{r:?}");
+    let q = LcRead::open(&dir.path().join("db")).unwrap();
+    let objs = synth::objects(&opt);
+    // The seed's files: every detection once, Gaia columns left out.
+    let mut seed: Vec<(i64, f64)> = Vec::new();
+    for e in 0..3 {
+        let p = dir
+            .path()
+            .join(format!("seed/detections/exposure-{e:04}.parquet"));
+        for b in tomoe_store::obslog::read_parquet(&p, Some(&["object_id", "mjd"])).unwrap() {
+            let o = b
+                .column_by_name("object_id")
+                .unwrap()
+                .as_primitive::<Int64Type>();
+            let m = b
+                .column_by_name("mjd")
+                .unwrap()
+                .as_primitive::<Float64Type>();
+            seed.extend((0..b.num_rows()).map(|i| (o.value(i), m.value(i))));
+        }
+    }
+    assert_eq!(seed.len(), 36_000);
+    for o in objs.iter().step_by(487) {
+        let lc = q.light_curve(o.id, None, None, Some(&["mjd"])).unwrap();
+        let got: Vec<f64> = lc
+            .iter()
+            .flat_map(|b| b.column(0).as_primitive::<Float64Type>().values().to_vec())
+            .collect();
+        let mut want: Vec<f64> = seed.iter().filter(|s| s.0 == o.id).map(|s| s.1).collect();
+        want.sort_by(f64::total_cmp);
+        assert_eq!(got, want, "object {}", o.id);
+        // Cones: brute force over the objects.
+        let mut want: Vec<i64> = objs
+            .iter()
+            .filter(|x| sep_deg((o.ra, o.dec), (x.ra, x.dec)) <= 0.02)
+            .map(|x| x.id)
+            .collect();
+        want.sort_unstable();
+        assert_eq!(
+            cone_ids(&q, o.ra, o.dec, 0.02, &ObjectFilter::default()),
+            want
+        );
+    }
+    // Gaia ids carry their HEALPix cell, so a light curve finds its partition directly.
+    let g = objs.iter().find(|o| o.source_id.is_some()).unwrap();
+    assert_eq!(
+        g.id >> 35,
+        tomoe_core::healpix::hash(12, g.ra, g.dec) as i64
+    );
+}
