@@ -252,26 +252,18 @@ fn phot(a: PhotBenchArgs) -> anyhow::Result<()> {
         set_t.push(t.elapsed().as_secs_f64());
     }
     // Background + detection on the same image, both tools, same thresholds.
-    let det_script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench/sep_detect.py");
-    let out = std::process::Command::new(&a.python)
-        .arg(&det_script)
-        .args([
+    let sepd = run_baseline(
+        &a.python,
+        "sep_detect.py",
+        &[
             img_path.to_str().unwrap_or_default(),
             &w.to_string(),
             &h.to_string(),
             "5.0",
             &a.repeat.to_string(),
-        ])
-        .output()
-        .with_context(|| format!("cannot run {}", a.python))?;
-    if !out.status.success() {
-        bail!(
-            "sep detection baseline failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let sepd: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        ],
+        "numpy and sep",
+    )?;
     let sep_det: Vec<f64> = sepd["seconds"]
         .as_array()
         .map(|x| x.iter().filter_map(|s| s.as_f64()).collect())
@@ -429,23 +421,19 @@ fn xmatch(a: XmatchBenchArgs) -> anyhow::Result<()> {
     };
     write(&dir.join("a.f64le"), &pa)?;
     write(&dir.join("b.f64le"), &pb)?;
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench/astropy_xmatch.py");
-    let out = std::process::Command::new(&a.python)
-        .arg(&script)
-        .arg(dir.join("a.f64le"))
-        .arg(dir.join("b.f64le"))
-        .args([a.radius.to_string(), a.repeat.to_string()])
-        .output()
-        .with_context(|| format!("cannot run {} (needs astropy and scipy)", a.python))?;
+    let v = run_baseline(
+        &a.python,
+        "astropy_xmatch.py",
+        &[
+            dir.join("a.f64le").into_os_string(),
+            dir.join("b.f64le").into_os_string(),
+            a.radius.to_string().into(),
+            a.repeat.to_string().into(),
+        ],
+        "astropy and scipy",
+    );
     let _ = std::fs::remove_dir_all(&dir);
-    if !out.status.success() {
-        bail!(
-            "astropy baseline failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let v = v?;
     let theirs: Vec<f64> = v["seconds"]
         .as_array()
         .map(|x| x.iter().filter_map(|s| s.as_f64()).collect())
@@ -487,6 +475,31 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
     let d = std::env::temp_dir().join(format!("tomoe-bench-{}", std::process::id()));
     std::fs::create_dir_all(&d)?;
     Ok(d)
+}
+
+/// Runs a baseline script of `scripts/bench/` with `python` and parses the one JSON line it
+/// prints; `needs` names the Python packages it imports (for the error message).
+pub(crate) fn run_baseline<S: AsRef<std::ffi::OsStr>>(
+    python: &str,
+    script: &str,
+    args: &[S],
+    needs: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts/bench")
+        .join(script);
+    let out = std::process::Command::new(python)
+        .arg(&path)
+        .args(args)
+        .output()
+        .with_context(|| format!("cannot run {python} (needs {needs})"))?;
+    if !out.status.success() {
+        bail!(
+            "baseline {script} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
 }
 
 /// The `p`-th percentile (nearest rank) of sorted values; NaN when empty.

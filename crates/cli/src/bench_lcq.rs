@@ -10,19 +10,17 @@
 //!   query, JSON encoding; no TCP): `/api/lc/objects/{id}` (one object's light curve) and
 //!   `/api/lc/cone` (objects within 1′);
 //! * **baseline**: DuckDB (Python) running the seed's searches on the flat layout, Gaia joined
-//!   at read time (`scripts/bench_lc_duckdb.py`, embedded in the binary).
+//!   at read time (`scripts/bench/lc_query_duckdb.py`).
 //!
 //! Both answer the same objects: the number of light-curve rows and of cone objects are
 //! compared query by query, and a mismatch fails the benchmark.
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use tomoe_lightcurve::synth::{self, SynthOptions};
-
-const DUCKDB_SCRIPT: &str = include_str!("../../../scripts/bench_lc_duckdb.py");
 
 /// Arguments of `tomoe bench lc-query`.
 #[derive(Debug, Args)]
@@ -198,22 +196,13 @@ pub fn run(a: LcQueryBenchArgs) -> anyhow::Result<()> {
             "cones": cones[..nd].iter().map(|c| [c.0, c.1, c.2]).collect::<Vec<_>>(),
         }))?,
     )?;
-    let script = a.dir.join("bench_lc_duckdb.py");
-    std::fs::write(&script, DUCKDB_SCRIPT)?;
     eprintln!("DuckDB: {nd} light curves and {nd} cones on the flat layout…");
-    let out = std::process::Command::new(&a.python)
-        .arg(&script)
-        .arg(a.dir.join("seed"))
-        .arg(&qfile)
-        .output()
-        .with_context(|| format!("cannot run {} (needs duckdb)", a.python))?;
-    if !out.status.success() {
-        bail!(
-            "DuckDB baseline failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let d: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let d = crate::bench::run_baseline(
+        &a.python,
+        "lc_query_duckdb.py",
+        &[a.dir.join("seed").into_os_string(), qfile.into_os_string()],
+        "duckdb",
+    )?;
     let nums = |k: &str| -> Vec<f64> {
         d[k].as_array()
             .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())

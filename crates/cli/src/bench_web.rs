@@ -7,7 +7,7 @@
 //! same filter, order and page as one SQL statement over the log's Parquet files. Both answers
 //! are compared (filtered count and the page's exposure ids) so the two do the same work.
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -430,21 +430,12 @@ pub fn run(a: WebBenchArgs) -> anyhow::Result<()> {
         &qfile,
         serde_json::to_vec(&queries.iter().map(|q| q.sql.clone()).collect::<Vec<_>>())?,
     )?;
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../scripts/bench/duckdb_archive_search.py");
-    let out = std::process::Command::new(&a.python)
-        .arg(&script)
-        .arg(&qfile)
-        .arg(a.repeat.to_string())
-        .output()
-        .with_context(|| format!("cannot run {} (needs duckdb: pip install duckdb)", a.python))?;
-    if !out.status.success() {
-        bail!(
-            "DuckDB baseline failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let v = crate::bench::run_baseline(
+        &a.python,
+        "duckdb_archive_search.py",
+        &[qfile.into_os_string(), a.repeat.to_string().into()],
+        "duckdb: pip install duckdb",
+    )?;
     let mut duck: Vec<f64> = v["ms"]
         .as_array()
         .map(|x| x.iter().filter_map(|s| s.as_f64()).collect())

@@ -62,6 +62,9 @@ pub enum LcCmd {
     },
     /// Nights ingested and the published tables.
     Status,
+    /// Publish a new version from the ingested nights, with the objects' statistics leaving out
+    /// what the blocklist hides now (`lc run` does this by itself when the rules change).
+    Publish,
     /// Query the published database: objects in a cone, a light curve, the nearest object.
     #[command(subcommand)]
     Query(QueryCmd),
@@ -323,6 +326,21 @@ fn night_of(image: &Path) -> anyhow::Result<CivilDate> {
         .with_context(|| format!("{}: no start time (UTC) in the header", image.display()))
 }
 
+/// The database, with the chips the archive's blocklist hides (from the observation log) left
+/// out of the objects' statistics when publishing.
+fn hidden_aware_db(full: &crate::config::Config) -> anyhow::Result<LcDb> {
+    let db = LcDb::new(&full.lightcurve.root);
+    if !full.archive.obslog_root.exists() {
+        return Ok(db);
+    }
+    let log = tomoe_store::ObsLog::open(&full.archive.obslog_root)?;
+    let hidden = tomoe_lightcurve::service::hidden_chips(&log, Some(&full.archive.blocklist_dir))
+        .map_err(|e| {
+        anyhow::anyhow!("blocklist {}: {e}", full.archive.blocklist_dir.display())
+    })?;
+    Ok(db.with_hidden(std::sync::Arc::new(hidden)))
+}
+
 /// Runs `tomoe lc …`.
 pub fn lc(cmd: LcCmd, full: &crate::config::Config) -> anyhow::Result<i32> {
     let cfg = &full.lightcurve;
@@ -340,6 +358,7 @@ pub fn lc(cmd: LcCmd, full: &crate::config::Config) -> anyhow::Result<i32> {
                 archive_root: a.archive_root.clone(),
                 settle: crate::secs(settle, "--settle")?,
                 reconcile: crate::secs(reconcile, "--reconcile")?.max(Duration::from_secs(1)),
+                blocklist_dir: Some(a.blocklist_dir.clone()),
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -394,6 +413,18 @@ pub fn lc(cmd: LcCmd, full: &crate::config::Config) -> anyhow::Result<i32> {
             Ok(0)
         }
         LcCmd::Query(q) => query(q, cfg),
+        LcCmd::Publish => {
+            let db = hidden_aware_db(full)?;
+            let r = db.republish(cfg.partition_rows, cfg.object_radius_arcsec)?;
+            println!(
+                "published {}: {} objects, {} detections ({} hidden chips left out of the statistics)",
+                r.version.display(),
+                r.objects,
+                r.detections,
+                db.published_hidden().len()
+            );
+            Ok(0)
+        }
         LcCmd::Status => {
             let db = LcDb::new(&cfg.root);
             let nights = db.nights()?;
@@ -493,7 +524,7 @@ fn ingest(a: IngestArgs, full: &crate::config::Config) -> anyhow::Result<i32> {
             None
         }
     };
-    let db = LcDb::new(&cfg.root);
+    let db = hidden_aware_db(full)?;
     let mut refused = unreadable.len();
     for (n, inputs) in by_night {
         let bar = progress_bar(inputs.len() as u64, "measuring");

@@ -12,6 +12,7 @@
 //!                        /calibration.parquet one row per (exposure, chip)
 //!                        /fields.parquet      the static sources of each (exposure, chip), sorted
 //!                        /object_index.parquet `_healpix_29` of each non-Gaia object, by id
+//!                        /hidden.json         (exp_id, det_id) the objects' statistics leave out
 //! <root>/current -> catalogs/vNNNNNN             what readers (LSDB, the web service) open
 //! ```
 //!
@@ -40,7 +41,7 @@ use tomoe_store::arrow::array::{
 };
 use tomoe_store::arrow::compute::concat_batches;
 use tomoe_store::arrow::datatypes::{
-    DataType, Field, Float32Type, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit,
+    DataType, Field, Float32Type, Float64Type, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit,
 };
 use tomoe_store::arrow::record_batch::RecordBatch;
 use tomoe_store::atomic::{exchange_dirs, sync_dir, write_atomic};
@@ -446,10 +447,14 @@ fn props() -> WriterProperties {
         .build()
 }
 
-/// Rows per row group of the published objects and detections catalogs: a light curve or a
-/// small cone decodes one or two row groups, so smaller groups answer faster (8 Ki rows: a few
-/// milliseconds at most per group; the Parquet footer grows with the number of groups).
+/// Rows per row group of the published detections catalog: a light curve decodes the one or two
+/// row groups holding its object, so smaller groups answer faster (the footer grows with the
+/// number of groups, but readers cache it: `tomoe_store::hats`).
 pub const LOOKUP_ROW_GROUP_ROWS: usize = 8 * 1024;
+
+/// Rows per row group of the published objects catalog: a 1′ cone holds ~10 objects, and a
+/// group's every column is decoded, so they are small.
+pub const OBJECT_ROW_GROUP_ROWS: usize = 1024;
 
 /// Rows per file of a night's detections (files are built and written in parallel).
 const DETECTION_CHUNK_ROWS: usize = 500_000;
@@ -489,6 +494,21 @@ fn write_indexed_parquet(path: &Path, b: &RecordBatch) -> Result<(), DbError> {
     w.write(b).map_err(|e| table(path)(e.to_string()))?;
     let f = w.into_inner().map_err(|e| table(path)(e.to_string()))?;
     f.sync_all().map_err(io(path))
+}
+
+/// The rows of a detections batch whose (exp_id, det_id) is not hidden.
+fn without_hidden(
+    b: &RecordBatch,
+    hidden: &std::collections::HashSet<(i64, i32)>,
+) -> Result<RecordBatch, tomoe_store::arrow::error::ArrowError> {
+    let (Some(e), Some(d)) = (b.column_by_name("exp_id"), b.column_by_name("det_id")) else {
+        return Ok(b.clone());
+    };
+    let (e, d) = (e.as_primitive::<Int64Type>(), d.as_primitive::<Int32Type>());
+    let keep: BooleanArray = (0..b.num_rows())
+        .map(|i| Some(!hidden.contains(&(e.value(i), d.value(i)))))
+        .collect();
+    tomoe_store::arrow::compute::filter_record_batch(b, &keep)
 }
 
 /// `object_index.parquet`: `_healpix_29` of every object that is not in Gaia, sorted by
@@ -558,6 +578,7 @@ pub struct PublishReport {
 #[derive(Debug, Clone)]
 pub struct LcDb {
     root: PathBuf,
+    hidden: Arc<std::collections::HashSet<(i64, i32)>>,
 }
 
 /// An exclusive writer lock on the database (released on drop).
@@ -571,7 +592,40 @@ impl LcDb {
     pub fn new(root: &Path) -> Self {
         Self {
             root: root.to_path_buf(),
+            hidden: Arc::default(),
         }
+    }
+
+    /// The (exp_id, det_id) pairs the archive's blocklist hides: publishing leaves their
+    /// measurements out of the objects' statistics (and objects seen only there out of the
+    /// objects catalog). The measurements themselves stay in the detections catalog; readers hide
+    /// them (`tomoe_store::lcquery::LcRead::with_hidden`), so lifting a rule needs no rebuild of
+    /// them.
+    pub fn with_hidden(mut self, hidden: Arc<std::collections::HashSet<(i64, i32)>>) -> Self {
+        self.hidden = hidden;
+        self
+    }
+
+    /// The hidden chips the current version's object statistics leave out (empty when nothing
+    /// is published or the version predates this record).
+    pub fn published_hidden(&self) -> std::collections::HashSet<(i64, i32)> {
+        self.current()
+            .and_then(|v| fs::read(v.join("hidden.json")).ok())
+            .and_then(|b| serde_json::from_slice::<Vec<(i64, i32)>>(&b).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .collect()
+    }
+
+    /// Publishes a new version from the nights as they are (after the blocklist changed).
+    pub fn republish(
+        &self,
+        partition_rows: usize,
+        radius_arcsec: f64,
+    ) -> Result<PublishReport, DbError> {
+        let _lock = self.lock()?;
+        let registry = self.load_registry(radius_arcsec)?;
+        self.publish(partition_rows, &registry, None)
     }
 
     /// Its root.
@@ -995,8 +1049,24 @@ impl LcDb {
             "publish: detections catalog written"
         );
         // Object statistics.
-        let stats = object_stats(&det_batches);
-        let mut ids: Vec<i64> = objects.keys().copied().collect();
+        // Statistics from the measurements the blocklist does not hide.
+        let visible: Vec<RecordBatch>;
+        let counted: &[RecordBatch] = if self.hidden.is_empty() {
+            &det_batches
+        } else {
+            visible = det_batches
+                .iter()
+                .map(|b| without_hidden(b, &self.hidden))
+                .collect::<Result<_, _>>()
+                .map_err(|e| table(vdir)(e.to_string()))?;
+            &visible
+        };
+        let stats = object_stats(counted);
+        let mut ids: Vec<i64> = objects
+            .keys()
+            .copied()
+            .filter(|id| self.hidden.is_empty() || stats.contains_key(id))
+            .collect();
         ids.sort_unstable();
         write_object_index(
             vdir,
@@ -1011,7 +1081,7 @@ impl LcDb {
         let mut opt = HatsOptions::new("tomoe_objects", CatalogType::Object);
         opt.max_rows = partition_rows;
         opt.max_order = 12;
-        opt.row_group_rows = LOOKUP_ROW_GROUP_ROWS;
+        opt.row_group_rows = OBJECT_ROW_GROUP_ROWS;
         opt.sort_by = vec!["object_id".into()];
         let p = vdir.join("objects");
         hats::write_catalog(&p, obj_batch.schema(), &[obj_batch], &opt).map_err(err(&p))?;
@@ -1079,6 +1149,15 @@ impl LcDb {
                 .map_err(|e| table(vdir)(e.to_string()))?
         };
         write_indexed_parquet(&vdir.join("fields.parquet"), &fields_batch)?;
+        // The hidden chips these statistics leave out (`lc run` republishes when they change).
+        let mut hidden: Vec<(i64, i32)> = self.hidden.iter().copied().collect();
+        hidden.sort_unstable();
+        let hpath = vdir.join("hidden.json");
+        fs::write(
+            &hpath,
+            serde_json::to_vec(&hidden).map_err(|e| table(&hpath)(e.to_string()))?,
+        )
+        .map_err(io(&hpath))?;
         let cal = self.read_all_nights("calibration.parquet", None)?;
         let cal = concat_batches(&calibration_batch(&[]).schema(), &cal)
             .map_err(|e| table(vdir)(e.to_string()))?;

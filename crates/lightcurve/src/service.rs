@@ -7,7 +7,9 @@
 //! also covers notices lost while Redis was away — every night whose set of archived cubes
 //! differs from what its last ingest used is (re-)ingested. A night's ingest is atomic and
 //! idempotent, so re-running it as a night grows is safe. A failing night is logged and retried
-//! at the next reconcile; the service never dies of one bad input. On shutdown it finishes the
+//! at the next reconcile; the service never dies of one bad input. When the archive's blocklist
+//! hides other chips than the published version's statistics left out, it republishes. On
+//! shutdown it finishes the
 //! ingest in progress (the night is either fully replaced or untouched) and returns.
 
 use crate::config::LightcurveConfig;
@@ -43,6 +45,32 @@ pub struct ServiceConfig {
     pub settle: Duration,
     /// Reconcile with the log at least this often.
     pub reconcile: Duration,
+    /// The archive's blocklist: measurements of the chips it hides are left out of the objects'
+    /// statistics, and the database is republished when that set changes.
+    pub blocklist_dir: Option<PathBuf>,
+}
+
+/// The (exp_id, det_id) of the chip files the blocklist in `blocklist_dir` hides, from the
+/// observation log (empty without rules).
+pub fn hidden_chips(
+    log: &ObsLog,
+    blocklist_dir: Option<&Path>,
+) -> Result<std::collections::HashSet<(i64, i32)>, String> {
+    // No rules file: no rules (and no directory created as a side effect).
+    let Some(dir) = blocklist_dir.filter(|d| d.join("rules.json").exists()) else {
+        return Ok(Default::default());
+    };
+    let rules = tomoe_store::blocklist::Blocklist::open(dir)
+        .and_then(|b| b.rule_set())
+        .map_err(|e| e.to_string())?;
+    if rules.is_empty() {
+        return Ok(Default::default());
+    }
+    let mut index = tomoe_store::exposures::ExposureIndex::new();
+    index
+        .refresh(log, &rules, true)
+        .map_err(|e| e.to_string())?;
+    Ok(index.hidden_chips())
 }
 
 /// The cubes (`FMTTYPE = TOMOE-IMAGE-CUBE`) archived for `night`, sorted.
@@ -81,6 +109,14 @@ pub fn reconcile(svc: &ServiceConfig, cfg: &LightcurveConfig) -> Vec<CivilDate> 
             return Vec::new();
         }
     };
+    let hidden = match hidden_chips(&log, svc.blocklist_dir.as_deref()) {
+        Ok(h) => Arc::new(h),
+        Err(e) => {
+            warn!(error = %e, "blocklist unreadable; retrying at the next reconcile");
+            return Vec::new();
+        }
+    };
+    let db = db.with_hidden(hidden.clone());
     let nights = log.night_dates().unwrap_or_default();
     let gaia = GaiaStore::open(&cfg.gaia).ok();
     if gaia.is_none() {
@@ -117,6 +153,17 @@ pub fn reconcile(svc: &ServiceConfig, cfg: &LightcurveConfig) -> Vec<CivilDate> 
                 done.push(night);
             }
             Err(e) => warn!(%night, error = %e, "night not ingested; will retry"),
+        }
+    }
+    // The blocklist changed since the last publish: the objects' statistics follow it.
+    if done.is_empty() && db.current().is_some() && db.published_hidden() != *hidden {
+        match db.republish(cfg.partition_rows, cfg.object_radius_arcsec) {
+            Ok(r) => info!(
+                hidden_chips = hidden.len(),
+                objects = r.objects,
+                "republished after a blocklist change"
+            ),
+            Err(e) => warn!(error = %e, "republishing failed; will retry"),
         }
     }
     done

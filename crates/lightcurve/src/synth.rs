@@ -337,7 +337,7 @@ pub fn write(
     let mut opt_o = HatsOptions::new("tomoe_objects", CatalogType::Object);
     opt_o.max_rows = opt.partition_rows;
     opt_o.max_order = 12;
-    opt_o.row_group_rows = crate::db::LOOKUP_ROW_GROUP_ROWS;
+    opt_o.row_group_rows = crate::db::OBJECT_ROW_GROUP_ROWS;
     opt_o.sort_by = vec!["object_id".into()];
     hats::write_catalog(&vdir.join("objects"), ob.schema(), &[ob], &opt_o)?;
     let link = dir.join("db/current");

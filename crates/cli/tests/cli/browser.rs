@@ -198,6 +198,33 @@ fn demo_serves_pages_a_browser_searches_and_the_blocklist_applies() {
         .filter(|e| !dith2.contains(e))
         .collect();
     assert_eq!(curve_exps(&addr), kept);
+    // `tomoe lc publish` recomputes the objects' statistics without the hidden exposures.
+    let first = json_get(
+        &addr,
+        &format!(
+            "/api/lc/objects/{}?columns=ra,dec&format=json",
+            blocked_object.0
+        ),
+    );
+    let (ra, dec) = (
+        first[0]["ra"].as_f64().unwrap(),
+        first[0]["dec"].as_f64().unwrap(),
+    );
+    let n_det_of = |addr: &str| {
+        let v = json_get(
+            addr,
+            &format!("/api/lc/cone?ra={ra}&dec={dec}&radius=0.002&format=json"),
+        );
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["object_id"].as_i64().unwrap().to_string() == blocked_object.0)
+            .map(|o| o["n_det"].as_i64().unwrap())
+    };
+    assert_eq!(n_det_of(&addr), Some(before_block.len() as i64));
+    let published = run_ok(&["--config", cfg, "lc", "publish"], dir.path());
+    assert!(String::from_utf8_lossy(&published.stdout).contains("hidden chips left out"));
+    assert_eq!(n_det_of(&addr), Some(kept.len() as i64));
     let list = run_ok(&["--config", cfg, "blocklist", "list"], dir.path());
     assert!(String::from_utf8_lossy(&list.stdout).contains("object *_dith2"));
     run_ok(

@@ -500,6 +500,67 @@ fn fields_movers_calibration_and_the_blocklist_agree_with_brute_force() {
     ));
     assert!(!chips_of(&qh.calibration(None).unwrap()).contains(&(e0, d0)));
     assert!(!chips_of(&qh.movers(None, None, None).unwrap()).contains(&(e0, d0)));
+
+    // Publishing with the chip hidden: each object's count loses exactly its measurements there;
+    // objects seen only there are gone.
+    let n_det = |q: &LcRead| -> std::collections::HashMap<i64, i64> {
+        HatsCatalog::open(&q.version().join("objects"))
+            .unwrap()
+            .read_all(Some(&["object_id", "n_det"]))
+            .unwrap()
+            .iter()
+            .flat_map(|b| {
+                let o = b
+                    .column_by_name("object_id")
+                    .unwrap()
+                    .as_primitive::<Int64Type>()
+                    .clone();
+                let n = b
+                    .column_by_name("n_det")
+                    .unwrap()
+                    .as_primitive::<Int64Type>()
+                    .clone();
+                (0..b.num_rows()).map(move |i| (o.value(i), n.value(i)))
+            })
+            .collect()
+    };
+    let before = n_det(&q);
+    let mut there: std::collections::HashMap<i64, i64> = Default::default();
+    for b in HatsCatalog::open(&cur.join("detections"))
+        .unwrap()
+        .read_all(Some(&["object_id", "exp_id", "det_id"]))
+        .unwrap()
+    {
+        let o = b
+            .column_by_name("object_id")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .clone();
+        for (i, c) in chips_of(std::slice::from_ref(&b)).into_iter().enumerate() {
+            if c == (e0, d0) {
+                *there.entry(o.value(i)).or_default() += 1;
+            }
+        }
+    }
+    assert!(!there.is_empty());
+    let hidden = std::sync::Arc::new(std::collections::HashSet::from([(e0, d0)]));
+    let cfg = tomoe_lightcurve::config::LightcurveConfig::default();
+    let db = tomoe_lightcurve::db::LcDb::new(&root).with_hidden(hidden.clone());
+    db.republish(cfg.partition_rows, cfg.object_radius_arcsec)
+        .unwrap();
+    assert_eq!(db.published_hidden(), *hidden);
+    let after = n_det(&LcRead::open(&root).unwrap());
+    for (id, n) in &before {
+        let lost = there.get(id).copied().unwrap_or(0);
+        if lost == *n {
+            assert!(
+                !after.contains_key(id),
+                "object {id} only seen on the hidden chip"
+            );
+        } else {
+            assert_eq!(after.get(id), Some(&(n - lost)), "object {id}");
+        }
+    }
 }
 
 #[test]

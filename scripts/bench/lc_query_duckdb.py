@@ -8,7 +8,7 @@ read time. This script runs, on the layout `tomoe_lightcurve::synth` writes unde
 * the light curve of one object, with its Gaia magnitude and colour joined in;
 * the objects within a cone, with their Gaia data and mean magnitude (grouped from detections).
 
-Usage: bench_lc_duckdb.py SEED QUERIES.json  (QUERIES: {"ids": [...], "cones": [[ra, dec, r_deg], ...]})
+Usage: lc_query_duckdb.py SEED QUERIES.json  (QUERIES: {"ids": [...], "cones": [[ra, dec, r_deg], ...]})
 Prints one JSON line: {"duckdb": version, "curve_ms": [...], "cone_ms": [...],
 "curve_rows": [...], "cone_rows": [...]}; each query runs once after two untimed warm-up runs of
 the first query of each kind.
