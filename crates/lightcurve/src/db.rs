@@ -452,6 +452,11 @@ fn props() -> WriterProperties {
 /// number of groups, but readers cache it: `tomoe_store::hats`).
 pub const LOOKUP_ROW_GROUP_ROWS: usize = 8 * 1024;
 
+/// Compression of the published objects and detections catalogs: Snappy, whose decoder needs
+/// no per-page set-up (zstd's context creation per page cost a millisecond-scale query a third
+/// of its time), at ~1.5 × the size of zstd level 1.
+pub const LOOKUP_COMPRESSION: Compression = Compression::SNAPPY;
+
 /// Rows per row group of the published objects catalog: a 1′ cone holds ~10 objects, and a
 /// group's every column is decoded, so they are small.
 pub const OBJECT_ROW_GROUP_ROWS: usize = 1024;
@@ -1040,6 +1045,7 @@ impl LcDb {
         opt.max_rows = partition_rows;
         opt.max_order = 12;
         opt.row_group_rows = LOOKUP_ROW_GROUP_ROWS;
+        opt.compression = LOOKUP_COMPRESSION;
         opt.sort_by = vec!["object_id".into(), "time".into()];
         let p = vdir.join("detections");
         let dsum = hats::write_catalog(&p, det_schema, &det_h, &opt).map_err(err(&p))?;
@@ -1082,6 +1088,7 @@ impl LcDb {
         opt.max_rows = partition_rows;
         opt.max_order = 12;
         opt.row_group_rows = OBJECT_ROW_GROUP_ROWS;
+        opt.compression = LOOKUP_COMPRESSION;
         opt.sort_by = vec!["object_id".into()];
         let p = vdir.join("objects");
         hats::write_catalog(&p, obj_batch.schema(), &[obj_batch], &opt).map_err(err(&p))?;

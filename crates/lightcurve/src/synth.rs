@@ -276,6 +276,7 @@ pub fn write(
     opt_h.max_rows = opt.partition_rows;
     opt_h.max_order = 12;
     opt_h.row_group_rows = crate::db::LOOKUP_ROW_GROUP_ROWS;
+    opt_h.compression = crate::db::LOOKUP_COMPRESSION;
     let produce = |pixel: Pixel| -> Result<RecordBatch, HatsError> {
         let &(_, first, n) = starts
             .iter()
@@ -338,6 +339,7 @@ pub fn write(
     opt_o.max_rows = opt.partition_rows;
     opt_o.max_order = 12;
     opt_o.row_group_rows = crate::db::OBJECT_ROW_GROUP_ROWS;
+    opt_o.compression = crate::db::LOOKUP_COMPRESSION;
     opt_o.sort_by = vec!["object_id".into()];
     hats::write_catalog(&vdir.join("objects"), ob.schema(), &[ob], &opt_o)?;
     let link = dir.join("db/current");

@@ -162,6 +162,9 @@ pub struct HatsOptions {
     pub row_group_rows: usize,
     /// Extra `hats.properties` entries (provenance).
     pub extra_properties: Vec<(String, String)>,
+    /// Page compression (zstd level 1 by default; Snappy decodes with no per-page set-up cost,
+    /// which matters to the millisecond queries of small row groups).
+    pub compression: Compression,
 }
 
 impl HatsOptions {
@@ -177,6 +180,7 @@ impl HatsOptions {
             sort_by: Vec::new(),
             row_group_rows: 32 * 1024,
             extra_properties: Vec::new(),
+            compression: Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()),
         }
     }
 }
@@ -496,12 +500,12 @@ fn sort_order(parts: &[RecordBatch], sort_by: &[String]) -> Result<Vec<(usize, u
         .collect())
 }
 
-/// Zstd level 1; dictionaries only for integer and string columns (floats rarely repeat, and
+/// `opt.compression` (zstd level 1 by default); dictionaries only for integer and string columns (floats rarely repeat, and
 /// trying costs time); statistics per row group (what the `_healpix_29` pruning reads).
 fn writer_props(opt: &HatsOptions, schema: &Schema) -> WriterProperties {
     let mut b = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
-        .set_max_row_group_row_count(Some(opt.row_group_rows.max(1024)))
+        .set_compression(opt.compression)
+        .set_max_row_group_row_count(Some(opt.row_group_rows.max(256)))
         .set_statistics_enabled(parquet::file::properties::EnabledStatistics::Chunk)
         .set_dictionary_enabled(false);
     for f in schema.fields() {
@@ -922,6 +926,21 @@ impl HatsCatalog {
             }
         }
         Ok(out)
+    }
+
+    /// Parses and caches the Parquet footer of every partition file (what a long-running reader
+    /// ends up holding), so that first reads of a partition do not pay for it; returns the
+    /// number of files.
+    pub fn warm(&self) -> Result<usize, HatsError> {
+        let mut n = 0;
+        for &p in &self.pixels {
+            for path in self.partition_files(p)? {
+                let f = fs::File::open(&path).map_err(io(&path))?;
+                cached_metadata(&path, &f)?;
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     /// Every row, partition by partition.

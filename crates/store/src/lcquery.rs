@@ -181,6 +181,12 @@ impl LcRead {
         })
     }
 
+    /// Caches the Parquet footers of every objects and detections partition (see
+    /// [`HatsCatalog::warm`]); returns the number of files.
+    pub fn warm(&self) -> Result<usize, QueryError> {
+        Ok(self.objects.warm()? + self.detections.warm()?)
+    }
+
     /// Leaves out the rows of these (exposure, chip) pairs from every row-level answer.
     pub fn with_hidden(mut self, hidden: Arc<HashSet<(i64, i32)>>) -> Self {
         self.hidden = hidden;

@@ -59,6 +59,13 @@ impl Opener {
             None => {
                 let r = LcRead::open_version(version)?;
                 *self.state.lc.lock().unwrap_or_else(|e| e.into_inner()) = Some(r.clone());
+                // Cache the new version's footers in the background.
+                let w = r.clone();
+                std::thread::spawn(move || {
+                    if let Err(e) = w.warm() {
+                        tracing::warn!(error = %e, "light-curve footers not cached");
+                    }
+                });
                 r
             }
         };

@@ -140,6 +140,22 @@ impl AppState {
         g.hidden.clone()
     }
 
+    /// Opens the current light-curve version and caches its partitions' Parquet footers now
+    /// (blocking; the server also does it in the background whenever a version is first opened).
+    /// Returns the number of files, 0 when nothing is published.
+    pub fn warm_lightcurves(&self) -> usize {
+        let Ok(v) = tomoe_store::lcquery::LcRead::current_version(&self.cfg.lightcurves_root)
+        else {
+            return 0;
+        };
+        let Ok(r) = tomoe_store::lcquery::LcRead::open_version(v) else {
+            return 0;
+        };
+        let n = r.warm().unwrap_or(0);
+        *self.lc.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+        n
+    }
+
     /// Is this client refused outright?
     pub(crate) fn denied(&self, ip: IpAddr) -> bool {
         self.deny.iter().any(|n| n.contains(ip))

@@ -572,7 +572,7 @@ fn the_synthetic_benchmark_database_holds_the_same_rows_in_both_layouts() {
         per_object: 12,
         exposures: 3,
         radius_deg: 0.5,
-        partition_rows: 5000,
+        partition_rows: 1000,
         ..Default::default()
     };
     let r = synth::write(dir.path(), &opt, &|_, _| {}).unwrap();
@@ -620,6 +620,43 @@ fn the_synthetic_benchmark_database_holds_the_same_rows_in_both_layouts() {
             want
         );
     }
+    // Cones on partition edges: centred between the last object of one objects partition and
+    // the first of the next (in `_healpix_29` order), so they reach into both.
+    let cat = HatsCatalog::open(&dir.path().join("db/current/objects")).unwrap();
+    let pixels = cat.pixels().to_vec();
+    assert!(pixels.len() > 1, "{pixels:?}");
+    let part = |h: u64| {
+        pixels
+            .iter()
+            .position(|p| (p.range29().0..p.range29().1).contains(&h))
+            .unwrap()
+    };
+    let mut edges = 0;
+    for w in objs.windows(2) {
+        if part(w[0].h29) == part(w[1].h29) {
+            continue;
+        }
+        let (ra, dec) = tomoe_core::angle::direction_of({
+            let (a, b) = (
+                tomoe_core::angle::unit_vector(w[0].ra, w[0].dec),
+                tomoe_core::angle::unit_vector(w[1].ra, w[1].dec),
+            );
+            [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
+        })
+        .unwrap();
+        let r = sep_deg((w[0].ra, w[0].dec), (w[1].ra, w[1].dec)) / 2.0 + 0.01;
+        let mut want: Vec<i64> = objs
+            .iter()
+            .filter(|x| sep_deg((ra, dec), (x.ra, x.dec)) <= r)
+            .map(|x| x.id)
+            .collect();
+        want.sort_unstable();
+        let got = cone_ids(&q, ra, dec, r, &ObjectFilter::default());
+        assert!(got.contains(&w[0].id) && got.contains(&w[1].id));
+        assert_eq!(got, want, "cone on the edge after object {}", w[0].id);
+        edges += 1;
+    }
+    assert!(edges >= 1);
     // Gaia ids carry their HEALPix cell, so a light curve finds its partition directly.
     let g = objs.iter().find(|o| o.source_id.is_some()).unwrap();
     assert_eq!(
