@@ -502,6 +502,25 @@ pub(crate) fn run_baseline<S: AsRef<std::ffi::OsStr>>(
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
+/// One GET through a router in process: (milliseconds, status, body). What the web benchmarks
+/// time: request parsing, the handler and the response body, without TCP.
+pub(crate) fn timed_get(
+    rt: &tokio::runtime::Runtime,
+    app: &axum::Router,
+    uri: &str,
+) -> anyhow::Result<(f64, axum::http::StatusCode, axum::body::Bytes)> {
+    use tower::ServiceExt;
+    let req = axum::http::Request::get(uri).body(axum::body::Body::empty())?;
+    let t = std::time::Instant::now();
+    let (status, body) = rt.block_on(async {
+        let r = app.clone().oneshot(req).await?;
+        let s = r.status();
+        let b = axum::body::to_bytes(r.into_body(), usize::MAX).await?;
+        Ok::<_, anyhow::Error>((s, b))
+    })?;
+    Ok((t.elapsed().as_secs_f64() * 1e3, status, body))
+}
+
 /// The `p`-th percentile (nearest rank) of sorted values; NaN when empty.
 pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {

@@ -130,7 +130,6 @@ pub fn run(a: LcQueryBenchArgs) -> anyhow::Result<()> {
     drop(objs);
 
     // Ours: the router in process.
-    use tower::ServiceExt;
     let empty = a.dir.join("web");
     let cfg = tomoe_web::WebConfig {
         obslog_root: empty.join("obslog"),
@@ -155,15 +154,7 @@ pub fn run(a: LcQueryBenchArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let get = |uri: String| -> anyhow::Result<(f64, serde_json::Value)> {
-        let req = axum::http::Request::get(&uri).body(axum::body::Body::empty())?;
-        let t = Instant::now();
-        let (status, body) = rt.block_on(async {
-            let r = app.clone().oneshot(req).await?;
-            let s = r.status();
-            let b = axum::body::to_bytes(r.into_body(), usize::MAX).await?;
-            Ok::<_, anyhow::Error>((s, b))
-        })?;
-        let ms = t.elapsed().as_secs_f64() * 1e3;
+        let (ms, status, body) = crate::bench::timed_get(&rt, &app, &uri)?;
         if !status.is_success() {
             bail!("{uri}: {status} {}", String::from_utf8_lossy(&body));
         }

@@ -377,7 +377,6 @@ fn make_queries(n: usize, root: &Path) -> Vec<Query> {
 
 /// Runs the benchmark and prints a Markdown report.
 pub fn run(a: WebBenchArgs) -> anyhow::Result<()> {
-    use tower::ServiceExt;
     let root = ensure_log(&a)?;
     let rows = a.exposures * a.chips;
     let cfg = tomoe_web::WebConfig {
@@ -401,16 +400,9 @@ pub fn run(a: WebBenchArgs) -> anyhow::Result<()> {
     let mut our_answers = Vec::new();
     for rep in 0..a.repeat {
         for q in &queries {
-            let req = axum::http::Request::get(format!("/api/dt/exposures?{}", q.dt))
-                .body(axum::body::Body::empty())?;
-            let t = Instant::now();
-            let (status, body) = rt.block_on(async {
-                let r = app.clone().oneshot(req).await?;
-                let s = r.status();
-                let b = axum::body::to_bytes(r.into_body(), usize::MAX).await?;
-                Ok::<_, anyhow::Error>((s, b))
-            })?;
-            ours.push(t.elapsed().as_secs_f64() * 1e3);
+            let (ms, status, body) =
+                crate::bench::timed_get(&rt, &app, &format!("/api/dt/exposures?{}", q.dt))?;
+            ours.push(ms);
             if !status.is_success() {
                 bail!("{}: {status} {}", q.dt, String::from_utf8_lossy(&body));
             }
