@@ -192,6 +192,45 @@ pub fn link(frames: &[Vec<Detection>], p: &TrackParams) -> Vec<Track> {
         .collect()
 }
 
+/// Drops static tracks lying within `radius_px` of a longer static track (ties: the lower id
+/// stays), keeping the order of the others.
+///
+/// A source that the detection splits into two detections in some frames starts a second track
+/// at its own place; measured in every frame by forced photometry, it would give the object each
+/// of those frames twice. Within a radius well inside the seeing disc (Tomo-e: ~3 px FWHM), two
+/// static tracks are one source.
+pub fn drop_duplicate_statics(tracks: Vec<Track>, radius_px: f64) -> Vec<Track> {
+    let mut order: Vec<usize> = (0..tracks.len())
+        .filter(|&i| tracks[i].kind == TrackKind::Static)
+        .collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(tracks[i].points.len()), tracks[i].id));
+    let cell = radius_px.max(1e-6);
+    let key = |x: f64, y: f64| ((x / cell).floor() as i64, (y / cell).floor() as i64);
+    let mut kept: std::collections::HashMap<(i64, i64), Vec<(f64, f64)>> = Default::default();
+    let mut drop = vec![false; tracks.len()];
+    for i in order {
+        let (x, y) = (tracks[i].x, tracks[i].y);
+        let (cx, cy) = key(x, y);
+        let near = (cx - 1..=cx + 1).any(|gx| {
+            (cy - 1..=cy + 1).any(|gy| {
+                kept.get(&(gx, gy))
+                    .is_some_and(|v| v.iter().any(|&(a, b)| (a - x).hypot(b - y) <= radius_px))
+            })
+        });
+        if near {
+            drop[i] = true;
+        } else {
+            kept.entry((cx, cy)).or_default().push((x, y));
+        }
+    }
+    tracks
+        .into_iter()
+        .zip(drop)
+        .filter(|(_, d)| !d)
+        .map(|(t, _)| t)
+        .collect()
+}
+
 fn median(v: &mut [f64]) -> f64 {
     crate::stats::median(v).unwrap_or(f64::NAN)
 }
@@ -290,6 +329,33 @@ fn classify(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_static_track_next_to_a_longer_one_is_dropped() {
+        let t = |id: usize, n: usize, x: f64, y: f64, kind: TrackKind| Track {
+            id,
+            points: (0..n).map(|k| (k, 0)).collect(),
+            kind,
+            x,
+            y,
+            x_err: 0.0,
+            y_err: 0.0,
+            motion: None,
+        };
+        let tracks = vec![
+            t(0, 3, 10.4, 10.2, TrackKind::Static), // the split-off duplicate
+            t(1, 12, 10.0, 10.0, TrackKind::Static), // the source
+            t(2, 12, 12.5, 10.0, TrackKind::Static), // another source, 2.5 px away
+            t(3, 1, 10.1, 10.1, TrackKind::Single), // singles are left alone
+            t(4, 6, 30.0, 30.0, TrackKind::Static),
+            t(5, 6, 30.0, 31.0, TrackKind::Static), // equal length: the lower id stays
+        ];
+        let ids: Vec<usize> = drop_duplicate_statics(tracks, 1.5)
+            .iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(ids, vec![1, 2, 3, 4]);
+    }
 
     fn det(x: f64, y: f64, t: f64) -> Detection {
         Detection { x, y, t }

@@ -525,6 +525,10 @@ pub struct ChipAnalysis {
     pub calibration: CalibrationRow,
 }
 
+/// Static tracks closer than this to a longer one are the same source split by the detection
+/// [px] (see [`tomoe_core::tracks::drop_duplicate_statics`]).
+pub const DUPLICATE_PX: f64 = 1.5;
+
 /// Steps 1–4 for one chip; `gaia` holds (at least) the catalogue sources over the chip.
 pub fn analyse(
     input: &ChipInput,
@@ -548,7 +552,10 @@ pub fn analyse(
                 .collect()
         })
         .collect();
-    let tracks = link(&frames, &cfg.track_params());
+    let tracks = tomoe_core::tracks::drop_duplicate_statics(
+        link(&frames, &cfg.track_params()),
+        DUPLICATE_PX,
+    );
     let sky = |x: f64, y: f64| input.wcs.pix_to_sky(x + 1.0, y + 1.0);
     // Gaia at the exposure's epoch.
     let epoch = input.mid_time().julian_epoch();
