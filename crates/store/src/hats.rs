@@ -1070,6 +1070,12 @@ fn cached_metadata(path: &Path, f: &fs::File) -> Result<ArrowReaderMetadata, Hat
     Ok(meta)
 }
 
+/// The Arrow schema of a Parquet file (footer cached like the reads').
+pub fn parquet_schema(path: &Path) -> Result<SchemaRef, HatsError> {
+    let f = fs::File::open(path).map_err(io(path))?;
+    Ok(cached_metadata(path, &f)?.schema().clone())
+}
+
 /// Reads a Parquet file, optionally only some columns and only the row groups whose
 /// `_healpix_29` statistics overlap one of the sorted `[lo, hi)` ranges.
 fn read_file(

@@ -203,6 +203,20 @@ impl LcRead {
         Ok(self.detections.schema()?)
     }
 
+    /// Schema of a published table: `objects`, `detections`, `movers`, `singles` (HATS
+    /// catalogs), `calibration` or `fields` (flat files); what an empty answer is described with.
+    pub fn table_schema(&self, table: &str) -> Result<arrow::datatypes::SchemaRef, QueryError> {
+        match table {
+            "objects" => self.objects_schema(),
+            "detections" => self.detections_schema(),
+            "movers" | "singles" => Ok(HatsCatalog::open(&self.version.join(table))?.schema()?),
+            "calibration" | "fields" => Ok(crate::hats::parquet_schema(
+                &self.version.join(format!("{table}.parquet")),
+            )?),
+            _ => Err(QueryError::BadParameter(format!("no table {table:?}"))),
+        }
+    }
+
     /// The version directory read.
     pub fn version(&self) -> &Path {
         &self.version

@@ -326,15 +326,17 @@ pub async fn api_curve(
     )
 }
 
-fn schema_of(
+/// The schema of the rows, or of the published table when there are none (so that an empty
+/// answer still names its columns).
+fn schema_or(
     batches: &[tomoe_store::arrow::record_batch::RecordBatch],
-    empty: impl FnOnce() -> tomoe_store::arrow::datatypes::SchemaRef,
-) -> tomoe_store::arrow::datatypes::SchemaRef {
-    batches.first().map_or_else(empty, |b| b.schema())
-}
-
-fn empty_schema() -> tomoe_store::arrow::datatypes::SchemaRef {
-    std::sync::Arc::new(tomoe_store::arrow::datatypes::Schema::empty())
+    q: &LcRead,
+    table: &str,
+) -> Result<tomoe_store::arrow::datatypes::SchemaRef, QueryError> {
+    match batches.first() {
+        Some(b) => Ok(b.schema()),
+        None => q.table_schema(table),
+    }
 }
 
 /// `(exp_id, det_id)` from path segments.
@@ -364,18 +366,19 @@ pub async fn api_field(
     }
     let format = m.get("FORMAT").cloned().unwrap_or_else(|| "json".into());
     let t = table.clone();
-    let batches = blocking(&s, move |q| {
+    let (schema, batches) = blocking(&s, move |q| {
         let f = q.field(exp_id, det_id)?;
-        Ok(match t.as_str() {
-            "movers" => f.movers,
-            "singles" => f.singles,
-            "calibration" => vec![f.calibration],
-            _ => f.sources,
-        })
+        let (name, b) = match t.as_str() {
+            "movers" => ("movers", f.movers),
+            "singles" => ("singles", f.singles),
+            "calibration" => ("calibration", vec![f.calibration]),
+            _ => ("fields", f.sources),
+        };
+        Ok((schema_or(&b, &q, name)?, b))
     })
     .await?;
     formatted(
-        schema_of(&batches, empty_schema),
+        schema,
         &batches,
         &format,
         &format!("{table} of exposure {exp_id} chip {det_id}"),
@@ -397,13 +400,12 @@ pub async fn api_movers(State(s): State<Shared>, uri: axum::http::Uri) -> ApiRes
         }
     };
     let format = m.get("FORMAT").cloned().unwrap_or_else(|| "json".into());
-    let batches = blocking(&s, move |q| q.movers(from, to, cone)).await?;
-    formatted(
-        schema_of(&batches, empty_schema),
-        &batches,
-        &format,
-        "points of moving tracks",
-    )
+    let (schema, batches) = blocking(&s, move |q| {
+        let b = q.movers(from, to, cone)?;
+        Ok((schema_or(&b, &q, "movers")?, b))
+    })
+    .await?;
+    formatted(schema, &batches, &format, "points of moving tracks")
 }
 
 /// `GET /api/lc/calibration?[exp_id&format]`: zero points and colour terms.
@@ -417,9 +419,13 @@ pub async fn api_calibration(State(s): State<Shared>, uri: axum::http::Uri) -> A
         ),
     };
     let format = m.get("FORMAT").cloned().unwrap_or_else(|| "json".into());
-    let batches = blocking(&s, move |q| q.calibration(exp_id)).await?;
+    let (schema, batches) = blocking(&s, move |q| {
+        let b = q.calibration(exp_id)?;
+        Ok((schema_or(&b, &q, "calibration")?, b))
+    })
+    .await?;
     formatted(
-        schema_of(&batches, empty_schema),
+        schema,
         &batches,
         &format,
         "calibration per exposure and chip",

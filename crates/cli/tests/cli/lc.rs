@@ -637,6 +637,7 @@ fn scs_through_pyvo_matches_the_platform_and_api_formats() {
         "/lc/movers",
         "/api/lc/calibration?format=csv",
         "/api/lc/movers?format=votable",
+        "/api/lc/movers?from=1&to=2&format=csv",
     ]
     .into_iter()
     .map(get)
@@ -710,4 +711,7 @@ fn scs_through_pyvo_matches_the_platform_and_api_formats() {
         "{}",
         pages[2].2
     );
+    // No rows: the columns are still named.
+    assert!(pages[4].2.contains("exp_id,det_id,track"), "{}", pages[4].2);
+    assert_eq!(pages[4].2.lines().count(), 1, "{}", pages[4].2);
 }
