@@ -41,7 +41,7 @@ use tomoe_store::arrow::array::{
 };
 use tomoe_store::arrow::compute::concat_batches;
 use tomoe_store::arrow::datatypes::{
-    DataType, Field, Float32Type, Float64Type, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit,
+    DataType, Field, Float32Type, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit,
 };
 use tomoe_store::arrow::record_batch::RecordBatch;
 use tomoe_store::atomic::{exchange_dirs, sync_dir, write_atomic};
@@ -478,12 +478,7 @@ fn night_props() -> WriterProperties {
 /// Writes one batch as a Parquet file (not atomic by itself: used inside a directory that is
 /// swapped in whole, or through [`write_atomic`]).
 fn write_parquet_file(path: &Path, b: &RecordBatch) -> Result<(), DbError> {
-    let f = fs::File::create(path).map_err(io(path))?;
-    let mut w = ArrowWriter::try_new(f, b.schema(), Some(night_props()))
-        .map_err(|e| table(path)(e.to_string()))?;
-    w.write(b).map_err(|e| table(path)(e.to_string()))?;
-    let f = w.into_inner().map_err(|e| table(path)(e.to_string()))?;
-    f.sync_all().map_err(io(path))
+    write_parquet_with(path, b, night_props())
 }
 
 /// A published flat table: zstd, page statistics and row groups of 16 384 rows, so that readers
@@ -493,27 +488,20 @@ fn write_indexed_parquet(path: &Path, b: &RecordBatch) -> Result<(), DbError> {
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
         .set_max_row_group_row_count(Some(16 * 1024))
         .build();
+    write_parquet_with(path, b, props)
+}
+
+fn write_parquet_with(
+    path: &Path,
+    b: &RecordBatch,
+    props: WriterProperties,
+) -> Result<(), DbError> {
     let f = fs::File::create(path).map_err(io(path))?;
     let mut w =
         ArrowWriter::try_new(f, b.schema(), Some(props)).map_err(|e| table(path)(e.to_string()))?;
     w.write(b).map_err(|e| table(path)(e.to_string()))?;
     let f = w.into_inner().map_err(|e| table(path)(e.to_string()))?;
     f.sync_all().map_err(io(path))
-}
-
-/// The rows of a detections batch whose (exp_id, det_id) is not hidden.
-fn without_hidden(
-    b: &RecordBatch,
-    hidden: &std::collections::HashSet<(i64, i32)>,
-) -> Result<RecordBatch, tomoe_store::arrow::error::ArrowError> {
-    let (Some(e), Some(d)) = (b.column_by_name("exp_id"), b.column_by_name("det_id")) else {
-        return Ok(b.clone());
-    };
-    let (e, d) = (e.as_primitive::<Int64Type>(), d.as_primitive::<Int32Type>());
-    let keep: BooleanArray = (0..b.num_rows())
-        .map(|i| Some(!hidden.contains(&(e.value(i), d.value(i)))))
-        .collect();
-    tomoe_store::arrow::compute::filter_record_batch(b, &keep)
 }
 
 /// `object_index.parquet`: `_healpix_29` of every object that is not in Gaia, sorted by
@@ -1062,7 +1050,7 @@ impl LcDb {
         } else {
             visible = det_batches
                 .iter()
-                .map(|b| without_hidden(b, &self.hidden))
+                .map(|b| tomoe_store::lcquery::without_hidden(b, &self.hidden))
                 .collect::<Result<_, _>>()
                 .map_err(|e| table(vdir)(e.to_string()))?;
             &visible

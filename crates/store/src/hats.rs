@@ -1100,13 +1100,20 @@ pub fn read_parquet_range(
     if lo > hi {
         return Ok(Vec::new());
     }
-    // Shifted to u64 keeping the order, as the statistics are compared below.
-    let key = |v: i64| (v as u64) ^ (1 << 63);
     read_pruned(
         path,
         columns,
-        Some((column, &[(key(lo), key(hi).saturating_add(1))])),
+        Some((
+            column,
+            &[(signed_key(lo), signed_key(hi).saturating_add(1))],
+        )),
     )
+}
+
+/// A signed value as u64 keeping the order (shifted by 2⁶³): how [`read_pruned`] compares the
+/// statistics of columns other than `_healpix_29`.
+fn signed_key(v: i64) -> u64 {
+    (v as u64) ^ (1 << 63)
 }
 
 fn read_pruned(
@@ -1117,13 +1124,7 @@ fn read_pruned(
     // `_healpix_29` values are compared as u64 (stored as Int64 bit patterns); other columns
     // are signed and shifted by 2⁶³ to compare the same way.
     let signed = ranges.is_some_and(|(c, _)| c != HEALPIX_COLUMN);
-    let conv = move |v: i64| {
-        if signed {
-            (v as u64) ^ (1 << 63)
-        } else {
-            v as u64
-        }
-    };
+    let conv = move |v: i64| if signed { signed_key(v) } else { v as u64 };
     let f = fs::File::open(path).map_err(io(path))?;
     let meta = cached_metadata(path, &f)?;
     let mut b = ParquetRecordBatchReaderBuilder::new_with_metadata(f, meta);

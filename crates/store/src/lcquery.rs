@@ -82,13 +82,17 @@ pub struct FieldView {
     pub singles: Vec<RecordBatch>,
 }
 
-/// Rows whose (`exp_id`, `det_id`) is not in `hidden` (batches without those columns pass).
-fn drop_hidden(b: RecordBatch, hidden: &HashSet<(i64, i32)>) -> Result<RecordBatch, QueryError> {
+/// Rows whose (`exp_id`, `det_id`) is not in `hidden` (batches without those columns pass):
+/// what the readers show and what publishing counts in the objects' statistics.
+pub fn without_hidden(
+    b: &RecordBatch,
+    hidden: &HashSet<(i64, i32)>,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
     if hidden.is_empty() {
-        return Ok(b);
+        return Ok(b.clone());
     }
     let (Some(e), Some(d)) = (b.column_by_name("exp_id"), b.column_by_name("det_id")) else {
-        return Ok(b);
+        return Ok(b.clone());
     };
     let (e, d) = (
         e.as_primitive::<Int64Type>(),
@@ -97,7 +101,7 @@ fn drop_hidden(b: RecordBatch, hidden: &HashSet<(i64, i32)>) -> Result<RecordBat
     let keep: BooleanArray = (0..b.num_rows())
         .map(|i| Some(!hidden.contains(&(e.value(i), d.value(i)))))
         .collect();
-    Ok(filter_record_batch(&b, &keep).map_err(HatsError::from)?)
+    filter_record_batch(b, &keep)
 }
 
 /// Keeps the rows where `pred(i)`, drops hidden ones, projects to `columns`; `None` if empty.
@@ -109,7 +113,7 @@ fn keep_rows(
 ) -> Result<Option<RecordBatch>, QueryError> {
     let keep: BooleanArray = (0..b.num_rows()).map(|i| Some(pred(i))).collect();
     let b = filter_record_batch(b, &keep).map_err(HatsError::from)?;
-    let b = drop_hidden(b, hidden)?;
+    let b = without_hidden(&b, hidden).map_err(HatsError::from)?;
     if b.num_rows() == 0 {
         return Ok(None);
     }
@@ -271,27 +275,6 @@ impl LcRead {
         Ok(out)
     }
 
-    /// The objects partitions that may hold object `id`: for a Gaia id only those covering the
-    /// order-12 HEALPix cell its `source_id` carries in its top bits, else all.
-    fn object_pixels(&self, id: i64) -> Vec<Pixel> {
-        if id <= 0 {
-            return self.objects.pixels().to_vec();
-        }
-        let cell12 = (id >> 35) as u64;
-        self.objects
-            .pixels()
-            .iter()
-            .copied()
-            .filter(|p| {
-                if p.order <= 12 {
-                    cell12 >> (2 * (12 - u32::from(p.order))) == p.npix
-                } else {
-                    p.npix >> (2 * (u32::from(p.order) - 12)) == cell12
-                }
-            })
-            .collect()
-    }
-
     /// The objects row of `id` (all columns, or those named; `object_id` is always read), if
     /// it exists.
     fn find_object(
@@ -303,9 +286,7 @@ impl LcRead {
         // A Gaia id's order-12 cell bounds its `_healpix_29`; another object's comes from the
         // object index. Then only the row groups of that range are read.
         let range = if id > 0 {
-            let cell12 = (id >> 35) as u64;
-            let shift = 2 * (29 - 12);
-            (cell12 << shift, (cell12 + 1) << shift)
+            tomoe_core::healpix::range29(12, (id >> 35) as u64)
         } else {
             match self.indexed_h29(id)? {
                 Some(Some(h)) => (h, h + 1),
@@ -313,9 +294,12 @@ impl LcRead {
                 None => (0, u64::MAX),
             }
         };
+        // The partitions overlapping that range.
         let pixels: Vec<Pixel> = self
-            .object_pixels(id)
-            .into_iter()
+            .objects
+            .pixels()
+            .iter()
+            .copied()
             .filter(|p| {
                 let (lo, hi) = p.range29();
                 lo < range.1 && range.0 < hi
@@ -494,19 +478,20 @@ impl LcRead {
                     && d.as_ref().is_some_and(|a| a.value(i) == det_id)
             }
         };
-        let mut cal = Vec::new();
-        for b in self.calibration(Some(exp_id))? {
-            cal.extend(keep_rows(&b, is_field(&b), &self.hidden, None)?);
-        }
-        let calibration = cal
+        // The field's rows of a flat table sorted by exposure.
+        let flat = |file: &str| -> Result<Vec<RecordBatch>, QueryError> {
+            let path = self.version.join(file);
+            let mut out = Vec::new();
+            for b in crate::hats::read_parquet_range(&path, None, "exp_id", exp_id, exp_id)? {
+                out.extend(keep_rows(&b, is_field(&b), &self.hidden, None)?);
+            }
+            Ok(out)
+        };
+        let calibration = flat("calibration.parquet")?
             .into_iter()
             .next()
             .ok_or(QueryError::UnknownField(exp_id, det_id))?;
-        let mut sources = Vec::new();
-        let path = self.version.join("fields.parquet");
-        for b in crate::hats::read_parquet_range(&path, None, "exp_id", exp_id, exp_id)? {
-            sources.extend(keep_rows(&b, is_field(&b), &self.hidden, None)?);
-        }
+        let sources = flat("fields.parquet")?;
         // Movers and singles: a cone around the field's sources (all partitions if it has none).
         let mut region = None;
         let pos: Vec<(f64, f64)> = sources

@@ -23,7 +23,7 @@ const VOTABLE: &str = "application/x-votable+xml";
 pub const MAX_SR: f64 = 10.0;
 
 /// Query parameters by upper-cased name (IVOA parameter names are case-insensitive).
-fn query_map(uri: &axum::http::Uri) -> HashMap<String, String> {
+pub(crate) fn query_map(uri: &axum::http::Uri) -> HashMap<String, String> {
     crate::params::pairs(uri.query().unwrap_or(""))
         .into_iter()
         .map(|(k, v)| (k.to_ascii_uppercase(), v))
@@ -49,26 +49,16 @@ impl Opener {
 
     /// Blocking (resolves `current`, opens a new version's catalogs).
     pub(crate) fn open(&self) -> Result<LcRead, QueryError> {
-        let version = LcRead::current_version(&self.state.cfg.lightcurves_root)?;
-        let cached = {
-            let g = self.state.lc.lock().unwrap_or_else(|e| e.into_inner());
-            g.as_ref().filter(|r| r.version() == version).cloned()
-        };
-        let r = match cached {
-            Some(r) => r,
-            None => {
-                let r = LcRead::open_version(version)?;
-                *self.state.lc.lock().unwrap_or_else(|e| e.into_inner()) = Some(r.clone());
-                // Cache the new version's footers in the background.
-                let w = r.clone();
-                std::thread::spawn(move || {
-                    if let Err(e) = w.warm() {
-                        tracing::warn!(error = %e, "light-curve footers not cached");
-                    }
-                });
-                r
-            }
-        };
+        let (r, opened) = self.state.lightcurves()?;
+        if opened {
+            // Cache the new version's footers in the background.
+            let w = r.clone();
+            std::thread::spawn(move || {
+                if let Err(e) = w.warm() {
+                    tracing::warn!(error = %e, "light-curve footers not cached");
+                }
+            });
+        }
         Ok(r.with_hidden(self.hidden.clone()))
     }
 }
@@ -89,7 +79,7 @@ fn votable_response(body: String) -> Response {
     ([(header::CONTENT_TYPE, VOTABLE)], body).into_response()
 }
 
-fn num(m: &HashMap<String, String>, k: &str) -> Result<Option<f64>, String> {
+pub(crate) fn num(m: &HashMap<String, String>, k: &str) -> Result<Option<f64>, String> {
     match m.get(k) {
         None => Ok(None),
         Some(v) if v.trim().is_empty() => Ok(None),

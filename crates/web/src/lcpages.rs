@@ -17,7 +17,7 @@
 //! Data reach the scripts as JSON embedded in the page (field) or from the `/api/lc/…`
 //! endpoints (object, search, movers); the blocklist applies as everywhere (see `lc.rs`).
 
-use crate::lc::{blocking, field_key};
+use crate::lc::{blocking, field_key, num, query_map};
 use crate::pages::{esc, html_error, layout_with};
 use crate::{exposure_files, ApiError, Shared};
 use axum::extract::{Path, State};
@@ -138,11 +138,8 @@ pub(crate) async fn search_page() -> Response {
 
 /// `GET /lc/find?id=…` or `?ra=&dec=[&radius_arcsec=]`.
 pub(crate) async fn find(State(s): State<Shared>, uri: axum::http::Uri) -> Response {
-    let m: std::collections::HashMap<String, String> =
-        crate::params::pairs(uri.query().unwrap_or(""))
-            .into_iter()
-            .collect();
-    if let Some(id) = m.get("id").map(|v| v.trim()).filter(|v| !v.is_empty()) {
+    let m = query_map(&uri);
+    if let Some(id) = m.get("ID").map(|v| v.trim()).filter(|v| !v.is_empty()) {
         return match id.parse::<i64>() {
             Ok(id) => Redirect::to(&format!("/lc/object/{id}")).into_response(),
             Err(_) => html_error(ApiError::bad(format!(
@@ -150,21 +147,11 @@ pub(crate) async fn find(State(s): State<Shared>, uri: axum::http::Uri) -> Respo
             ))),
         };
     }
-    let num = |k: &str| -> Result<Option<f64>, ApiError> {
-        match m.get(k).map(|v| v.trim()).filter(|v| !v.is_empty()) {
-            None => Ok(None),
-            Some(v) => v
-                .parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .map(Some)
-                .ok_or_else(|| ApiError::bad(format!("{k}={v:?} is not a number"))),
-        }
-    };
+    let num = |k: &str| num(&m, k).map_err(ApiError::bad);
     let parsed = (|| {
-        let ra = num("ra")?.ok_or_else(|| ApiError::bad("give an id, or ra and dec"))?;
-        let dec = num("dec")?.ok_or_else(|| ApiError::bad("dec is required with ra"))?;
-        let r = num("radius_arcsec")?.unwrap_or(2.0);
+        let ra = num("RA")?.ok_or_else(|| ApiError::bad("give an id, or ra and dec"))?;
+        let dec = num("DEC")?.ok_or_else(|| ApiError::bad("dec is required with ra"))?;
+        let r = num("RADIUS_ARCSEC")?.unwrap_or(2.0);
         Ok::<_, ApiError>((ra, dec, r))
     })();
     let (ra, dec, r) = match parsed {

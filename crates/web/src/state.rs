@@ -144,16 +144,26 @@ impl AppState {
     /// (blocking; the server also does it in the background whenever a version is first opened).
     /// Returns the number of files, 0 when nothing is published.
     pub fn warm_lightcurves(&self) -> usize {
-        let Ok(v) = tomoe_store::lcquery::LcRead::current_version(&self.cfg.lightcurves_root)
-        else {
-            return 0;
-        };
-        let Ok(r) = tomoe_store::lcquery::LcRead::open_version(v) else {
-            return 0;
-        };
-        let n = r.warm().unwrap_or(0);
-        *self.lc.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-        n
+        self.lightcurves()
+            .ok()
+            .and_then(|(r, _)| r.warm().ok())
+            .unwrap_or(0)
+    }
+
+    /// The light-curve version `current` points at: the one kept if it still is, else opened
+    /// (and kept); `true` when it was opened now.
+    pub(crate) fn lightcurves(
+        &self,
+    ) -> Result<(tomoe_store::lcquery::LcRead, bool), tomoe_store::lcquery::QueryError> {
+        use tomoe_store::lcquery::LcRead;
+        let version = LcRead::current_version(&self.cfg.lightcurves_root)?;
+        let mut g = self.lc.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = g.as_ref().filter(|r| r.version() == version) {
+            return Ok((r.clone(), false));
+        }
+        let r = LcRead::open_version(version)?;
+        *g = Some(r.clone());
+        Ok((r, true))
     }
 
     /// Is this client refused outright?
