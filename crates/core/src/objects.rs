@@ -14,7 +14,6 @@
 
 use crate::angle::{separation, unit_vector as unit};
 use crate::healpix::{cone_cells, hash};
-use std::collections::HashMap;
 
 const ORDER: u8 = 14;
 
@@ -39,7 +38,7 @@ pub struct Registry {
     objs: Vec<Object>,
     /// Sum of the members' unit vectors, per object (the mean position is its direction).
     sums: Vec<[f64; 3]>,
-    cells: HashMap<u64, Vec<usize>>,
+    cells: crate::FastMap<u64, Vec<usize>>,
 }
 
 impl Registry {
@@ -57,7 +56,7 @@ impl Registry {
             next: 1,
             objs: Vec::new(),
             sums: Vec::new(),
-            cells: HashMap::new(),
+            cells: crate::FastMap::default(),
         }
     }
 

@@ -132,8 +132,7 @@ pub fn link(frames: &[Vec<Detection>], p: &TrackParams) -> Vec<Track> {
     let key = |x: f64, y: f64| ((x / cell).floor() as i64, (y / cell).floor() as i64);
     let mut open: Vec<Open> = Vec::new();
     // Grid of track ids by their most recent position.
-    let mut grid: std::collections::HashMap<(i64, i64), Vec<usize>> =
-        std::collections::HashMap::new();
+    let mut grid: crate::FastMap<(i64, i64), Vec<usize>> = crate::FastMap::default();
     for (k, dets) in frames.iter().enumerate() {
         let mut cands: Vec<(f64, usize, usize)> = Vec::new();
         for (di, d) in dets.iter().enumerate() {
@@ -206,7 +205,7 @@ pub fn drop_duplicate_statics(tracks: Vec<Track>, radius_px: f64) -> Vec<Track> 
     order.sort_by_key(|&i| (std::cmp::Reverse(tracks[i].points.len()), tracks[i].id));
     let cell = radius_px.max(1e-6);
     let key = |x: f64, y: f64| ((x / cell).floor() as i64, (y / cell).floor() as i64);
-    let mut kept: std::collections::HashMap<(i64, i64), Vec<(f64, f64)>> = Default::default();
+    let mut kept: crate::FastMap<(i64, i64), Vec<(f64, f64)>> = Default::default();
     let mut drop = vec![false; tracks.len()];
     for i in order {
         let (x, y) = (tracks[i].x, tracks[i].y);

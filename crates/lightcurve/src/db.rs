@@ -29,23 +29,24 @@
 //! of an object live in the object's partition, sorted by object and time.
 
 use crate::pipeline::{CalibrationRow, DetectionRow, MoverRow, SingleRow, StaticTrack};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tomoe_core::objects::{Object, Registry};
 use tomoe_core::time::{CivilDate, UtcMicros};
+use tomoe_core::{FastMap as HashMap, FastSet as HashSet};
 use tomoe_store::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Float32Array, Float64Array, Int32Array, Int64Array,
-    StringArray, TimestampMicrosecondArray, UInt64Array,
+    StringArray, TimestampMicrosecondArray,
 };
 use tomoe_store::arrow::compute::concat_batches;
 use tomoe_store::arrow::datatypes::{
     DataType, Field, Float32Type, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit,
 };
 use tomoe_store::arrow::record_batch::RecordBatch;
-use tomoe_store::atomic::{exchange_dirs, sync_dir, write_atomic};
-use tomoe_store::hats::{self, project_names, CatalogType, HatsOptions};
+use tomoe_store::atomic::{sync_dir, write_atomic};
+use tomoe_store::hats::{self, project_names, CatalogType, HatsOptions, Pixel};
 use tomoe_store::parquet::arrow::ArrowWriter;
 use tomoe_store::parquet::basic::{Compression, ZstdLevel};
 use tomoe_store::parquet::file::properties::WriterProperties;
@@ -125,11 +126,12 @@ fn batch(fields: Vec<Field>, cols: Vec<ArrayRef>) -> RecordBatch {
 
 /// Schema of the detections table (without `_healpix_29`).
 pub fn detections_schema() -> SchemaRef {
-    detections_batch(&[]).schema()
+    detections_batch::<DetectionRow>(&[]).schema()
 }
 
 /// Detections as Arrow.
-pub fn detections_batch(rows: &[DetectionRow]) -> RecordBatch {
+pub fn detections_batch<R: std::borrow::Borrow<DetectionRow>>(rows: &[R]) -> RecordBatch {
+    let rows: Vec<&DetectionRow> = rows.iter().map(|r| r.borrow()).collect();
     let mut fields = vec![
         Field::new("object_id", DataType::Int64, false),
         Field::new("source_id", DataType::Int64, true),
@@ -461,11 +463,8 @@ pub const LOOKUP_COMPRESSION: Compression = Compression::SNAPPY;
 /// group's every column is decoded, so they are small.
 pub const OBJECT_ROW_GROUP_ROWS: usize = 1024;
 
-/// Rows per file of a night's detections (files are built and written in parallel).
-const DETECTION_CHUNK_ROWS: usize = 500_000;
-
-/// The nights' files are the ingest's working store (rebuilt into the published catalogs):
-/// fast Snappy, no dictionaries, no statistics.
+/// A night's small tables (sources, movers, singles, calibration; rebuilt into the published
+/// catalogs): fast Snappy, no dictionaries, no statistics.
 fn night_props() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
@@ -536,8 +535,8 @@ fn read_parquet_file(path: &Path) -> Result<Vec<RecordBatch>, DbError> {
 /// A night's results, ready to be written.
 #[derive(Debug, Default)]
 pub struct NightTables {
-    /// Detections.
-    pub detections: Vec<DetectionRow>,
+    /// Number of detections (they are published straight into the detections catalog).
+    pub detections: usize,
     /// Static tracks with their object ids.
     pub sources: Option<RecordBatch>,
     /// Moving-track points.
@@ -640,28 +639,21 @@ impl LcDb {
         Ok(WriteLock { _file: f })
     }
 
-    fn night_dir(&self, night: CivilDate) -> PathBuf {
-        self.root.join("nights").join(night.to_string())
-    }
-
-    /// Nights ingested, sorted.
+    /// Nights in the published version, sorted.
     pub fn nights(&self) -> Result<Vec<CivilDate>, DbError> {
-        let d = self.root.join("nights");
-        if !d.exists() {
-            return Ok(Vec::new());
+        match self.current() {
+            Some(v) => Ok(night_dirs(&v.join("nights"))?
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect()),
+            None => Ok(Vec::new()),
         }
-        let mut out: Vec<CivilDate> = fs::read_dir(&d)
-            .map_err(io(&d))?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| CivilDate::parse(&e.file_name().to_string_lossy()).ok())
-            .collect();
-        out.sort();
-        Ok(out)
     }
 
-    /// The inputs of a night's last ingest (from its manifest).
+    /// The inputs of a night's last ingest (from its manifest in the published version).
     pub fn night_inputs(&self, night: CivilDate) -> Option<Vec<PathBuf>> {
-        let text = fs::read_to_string(self.night_dir(night).join("manifest.json")).ok()?;
+        let dir = self.current()?.join("nights").join(night.to_string());
+        let text = fs::read_to_string(dir.join("manifest.json")).ok()?;
         let v: serde_json::Value = serde_json::from_str(&text).ok()?;
         Some(
             v.get("inputs")?
@@ -742,76 +734,33 @@ impl LcDb {
         .map_err(io(&p))
     }
 
-    /// Writes (or replaces) one night atomically; returns the night's detections as Arrow (for
-    /// [`LcDb::publish`], which then need not read them back).
-    pub fn write_night(
-        &self,
-        night: CivilDate,
-        t: &NightTables,
-    ) -> Result<Vec<RecordBatch>, DbError> {
-        let nights = self.root.join("nights");
-        fs::create_dir_all(&nights).map_err(io(&nights))?;
-        let dst = self.night_dir(night);
-        let tmp = nights.join(format!(".{night}.building-{}", std::process::id()));
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
-        }
-        fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-        let res = (|| {
-            // Detections in chunks built and written in parallel (detections-NNN.parquet).
-            use rayon::prelude::*;
-            let mut chunks: Vec<RecordBatch> = t
-                .detections
-                .par_chunks(DETECTION_CHUNK_ROWS)
-                .map(detections_batch)
-                .collect();
-            if chunks.is_empty() {
-                chunks.push(detections_batch(&[]));
-            }
-            chunks.par_iter().enumerate().try_for_each(|(i, b)| {
-                write_parquet_file(&tmp.join(format!("detections-{i:03}.parquet")), b)
-            })?;
-            let src = t.sources.clone().unwrap_or_else(|| sources_batch(&[]));
-            write_parquet_file(&tmp.join("sources.parquet"), &src)?;
-            write_parquet_file(&tmp.join("movers.parquet"), &movers_batch(&t.movers))?;
-            write_parquet_file(&tmp.join("singles.parquet"), &singles_batch(&t.singles))?;
-            write_parquet_file(
-                &tmp.join("calibration.parquet"),
-                &calibration_batch(&t.calibration),
-            )?;
-            let manifest = serde_json::json!({
-                "night": night.to_string(),
-                "ingested_at": UtcMicros::now().to_iso(),
-                "inputs": t.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-                "detections": t.detections.len(),
-                "movers": t.movers.len(),
-                "singles": t.singles.len(),
-                "calibrations": t.calibration.len(),
-            });
-            let mp = tmp.join("manifest.json");
-            fs::write(
-                &mp,
-                serde_json::to_vec_pretty(&manifest).unwrap_or_default(),
-            )
-            .map_err(io(&mp))?;
-            sync_dir(&tmp).map_err(io(&tmp))?;
-            Ok(chunks)
-        })();
-        let chunks = match res {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = fs::remove_dir_all(&tmp);
-                return Err(e);
-            }
-        };
-        if dst.exists() {
-            exchange_dirs(&dst, &tmp).map_err(io(&dst))?;
-            fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
-        } else {
-            fs::rename(&tmp, &dst).map_err(io(&dst))?;
-        }
-        sync_dir(&nights).map_err(io(&nights))?;
-        Ok(chunks)
+    /// Writes a night's tables other than its detections into `dir` (of a version being built).
+    fn write_night_tables(dir: &Path, night: CivilDate, t: &NightTables) -> Result<(), DbError> {
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        let src = t.sources.clone().unwrap_or_else(|| sources_batch(&[]));
+        write_parquet_file(&dir.join("sources.parquet"), &src)?;
+        write_parquet_file(&dir.join("movers.parquet"), &movers_batch(&t.movers))?;
+        write_parquet_file(&dir.join("singles.parquet"), &singles_batch(&t.singles))?;
+        write_parquet_file(
+            &dir.join("calibration.parquet"),
+            &calibration_batch(&t.calibration),
+        )?;
+        let manifest = serde_json::json!({
+            "night": night.to_string(),
+            "ingested_at": UtcMicros::now().to_iso(),
+            "inputs": t.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "detections": t.detections,
+            "movers": t.movers.len(),
+            "singles": t.singles.len(),
+            "calibrations": t.calibration.len(),
+        });
+        let mp = dir.join("manifest.json");
+        fs::write(
+            &mp,
+            serde_json::to_vec_pretty(&manifest).unwrap_or_default(),
+        )
+        .map_err(io(&mp))?;
+        sync_dir(dir).map_err(io(dir))
     }
 
     /// The published version readers should open (`<root>/current`), if any.
@@ -820,37 +769,13 @@ impl LcDb {
         fs::canonicalize(&link).ok()
     }
 
-    fn read_all_nights(
-        &self,
-        file: &str,
-        skip: Option<CivilDate>,
-    ) -> Result<Vec<RecordBatch>, DbError> {
+    /// `file` of every night of the version `vdir`, read in parallel.
+    fn read_nights(vdir: &Path, file: &str) -> Result<Vec<RecordBatch>, DbError> {
         use rayon::prelude::*;
-        // `detections.parquet` is stored in chunks `detections-NNN.parquet`.
-        let (stem, ext) = file.rsplit_once('.').unwrap_or((file, ""));
-        let mut paths = Vec::new();
-        for n in self.nights()? {
-            if Some(n) == skip {
-                continue;
-            }
-            let dir = self.night_dir(n);
-            let whole = dir.join(file);
-            if whole.exists() {
-                paths.push(whole);
-                continue;
-            }
-            let mut parts: Vec<PathBuf> = fs::read_dir(&dir)
-                .map_err(io(&dir))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                        n.starts_with(&format!("{stem}-")) && n.ends_with(&format!(".{ext}"))
-                    })
-                })
-                .collect();
-            parts.sort();
-            paths.extend(parts);
-        }
+        let paths: Vec<PathBuf> = night_dirs(&vdir.join("nights"))?
+            .into_iter()
+            .map(|(_, d)| d.join(file))
+            .collect();
         let parts: Vec<Vec<RecordBatch>> = paths
             .par_iter()
             .map(|p| read_parquet_file(p))
@@ -858,15 +783,27 @@ impl LcDb {
         Ok(parts.into_iter().flatten().collect())
     }
 
-    /// Builds every catalog from all nights into a new version and makes it current.
-    /// `fresh`: a night's detections already in memory (from [`LcDb::write_night`]), used
-    /// instead of reading that night's files back.
+    /// Publishes a new version and makes it current: the previous version's nights and
+    /// detections with `fresh` (a night just analysed) added, or replacing the night of the same
+    /// date. Nothing else is kept anywhere: every detection is written once, into the version's
+    /// detections catalog, and the partitions a night does not touch are hard-linked from the
+    /// previous version. With `fresh` = `None` the detections stay as they are and the objects'
+    /// statistics are recomputed (after the blocklist changed).
     pub fn publish(
         &self,
         partition_rows: usize,
         registry: &Registry,
-        fresh: Option<(CivilDate, Vec<RecordBatch>)>,
+        fresh: Option<FreshNight<'_>>,
     ) -> Result<PublishReport, DbError> {
+        let legacy = self.root.join("nights");
+        if legacy.exists() {
+            return Err(table(&legacy)(
+                "a light-curve database written by tomoe before 2026-11-26, which kept each \
+                 night's detections here; its published catalogs stay readable, but to add to it, \
+                 move it aside and ingest its nights into a new root"
+                    .into(),
+            ));
+        }
         let cats = self.root.join("catalogs");
         fs::create_dir_all(&cats).map_err(io(&cats))?;
         let mut versions: Vec<u64> = fs::read_dir(&cats)
@@ -883,8 +820,12 @@ impl LcDb {
         versions.sort_unstable();
         let next = versions.last().map_or(1, |v| v + 1);
         let vdir = cats.join(format!("v{next:06}"));
+        if vdir.exists() {
+            fs::remove_dir_all(&vdir).map_err(io(&vdir))?;
+        }
         fs::create_dir_all(&vdir).map_err(io(&vdir))?;
-        let res = self.build_version(&vdir, partition_rows, registry, fresh);
+        let prev = self.current();
+        let res = self.build_version(&vdir, prev.as_deref(), partition_rows, registry, fresh);
         let report = match res {
             Ok(r) => r,
             Err(e) => {
@@ -900,9 +841,14 @@ impl LcDb {
             .map_err(io(&tmp_link))?;
         fs::rename(&tmp_link, &link).map_err(io(&link))?;
         sync_dir(&self.root).map_err(io(&self.root))?;
-        // Keep the version before (readers may still hold it); remove older ones.
-        for v in versions.iter().rev().skip(1) {
-            let _ = fs::remove_dir_all(cats.join(format!("v{v:06}")));
+        // Keep the version before (readers may still hold it); remove older ones (their files
+        // live on through the hard links of the newer versions).
+        let keep = prev.as_deref().and_then(|p| p.file_name());
+        for v in &versions {
+            let name = format!("v{v:06}");
+            if Some(std::ffi::OsStr::new(&name)) != keep {
+                let _ = fs::remove_dir_all(cats.join(name));
+            }
         }
         Ok(report)
     }
@@ -910,10 +856,12 @@ impl LcDb {
     fn build_version(
         &self,
         vdir: &Path,
+        prev: Option<&Path>,
         partition_rows: usize,
         registry: &Registry,
-        fresh: Option<(CivilDate, Vec<RecordBatch>)>,
+        fresh: Option<FreshNight<'_>>,
     ) -> Result<PublishReport, DbError> {
+        let t0 = std::time::Instant::now();
         let err = |p: &Path| {
             let p = p.to_path_buf();
             move |e: tomoe_store::hats::HatsError| DbError::Table {
@@ -921,141 +869,186 @@ impl LcDb {
                 message: e.to_string(),
             }
         };
-        // Objects: positions and Gaia data from the nights' source rows (Gaia position for Gaia
-        // objects; the registry's mean position for the others).
-        let src_batches = self.read_all_nights("sources.parquet", None)?;
-        let src = concat_batches(&sources_batch(&[]).schema(), &src_batches)
-            .map_err(|e| table(vdir)(e.to_string()))?;
-        let reg: HashMap<i64, (f64, f64)> = registry
-            .objects()
-            .iter()
-            .map(|o| (o.id, (o.ra, o.dec)))
-            .collect();
-        let mut objects: HashMap<i64, ObjectInfo> = HashMap::new();
-        {
-            let c = |n: &str| {
-                src.column_by_name(n)
-                    .cloned()
-                    .unwrap_or_else(|| unreachable!("sources column {n}"))
-            };
-            let (oid, sid, ra, dec, gra, gdec, g, bprp, plx, pmra, pmdec) = (
-                c("object_id"),
-                c("source_id"),
-                c("ra"),
-                c("dec"),
-                c("gaia_ra"),
-                c("gaia_dec"),
-                c("phot_g_mean_mag"),
-                c("bp_rp"),
-                c("parallax"),
-                c("pmra"),
-                c("pmdec"),
-            );
-            let f = |a: &ArrayRef, i: usize| {
-                let a = a.as_primitive::<Float64Type>();
-                if a.is_valid(i) {
-                    a.value(i)
-                } else {
-                    f64::NAN
-                }
-            };
-            let oid = oid.as_primitive::<Int64Type>();
-            let sid = sid.as_primitive::<Int64Type>();
-            for i in 0..src.num_rows() {
-                let id = oid.value(i);
-                objects.entry(id).or_insert_with(|| {
-                    let gaia = sid.is_valid(i).then(|| sid.value(i));
-                    let (ra_o, dec_o) = match gaia {
-                        Some(_) => (f(&gra, i), f(&gdec, i)),
-                        None => reg.get(&id).copied().unwrap_or((f(&ra, i), f(&dec, i))),
-                    };
-                    ObjectInfo {
-                        source_id: gaia,
-                        ra: ra_o,
-                        dec: dec_o,
-                        g: f(&g, i),
-                        bp_rp: f(&bprp, i),
-                        parallax: f(&plx, i),
-                        pmra: f(&pmra, i),
-                        pmdec: f(&pmdec, i),
+        let arrow_err = |e: tomoe_store::arrow::error::ArrowError| table(vdir)(e.to_string());
+        // The nights: the previous version's (hard-linked) and the fresh one, replacing its date.
+        let replaced = fresh.as_ref().map(|f| f.night);
+        let ndir = vdir.join("nights");
+        fs::create_dir_all(&ndir).map_err(io(&ndir))?;
+        let mut removed_exps: HashSet<i64> = HashSet::default();
+        if let Some(p) = prev {
+            for (n, d) in night_dirs(&p.join("nights"))? {
+                if Some(n) == replaced {
+                    for b in read_parquet_file(&d.join("calibration.parquet"))? {
+                        let e = b
+                            .column_by_name("exp_id")
+                            .ok_or_else(|| table(&d)("calibration without exp_id".into()))?;
+                        removed_exps.extend(e.as_primitive::<Int64Type>().values().iter());
                     }
-                });
+                    continue;
+                }
+                link_dir(&d, &ndir.join(n.to_string()))?;
             }
         }
-        // Detections keyed by their object's position.
-        let t0 = std::time::Instant::now();
-        let skip = fresh.as_ref().map(|f| f.0);
-        let mut det_batches = self.read_all_nights("detections.parquet", skip)?;
-        if let Some((_, b)) = fresh {
-            det_batches.extend(b);
+        if let Some(f) = &fresh {
+            Self::write_night_tables(&ndir.join(f.night.to_string()), f.night, f.tables)?;
         }
-        // `_healpix_29` of each detection's object (an object's detections are mostly
-        // contiguous: remember the last one).
+        sync_dir(&ndir).map_err(io(&ndir))?;
+        // Objects: positions and Gaia data from the nights' source rows (Gaia position for Gaia
+        // objects; the registry's mean position for the others).
+        let src_batches = Self::read_nights(vdir, "sources.parquet")?;
+        let src = concat_batches(&sources_batch(&[]).schema(), &src_batches).map_err(arrow_err)?;
+        let objects = object_infos(&src, registry);
+        // Exposure → night, for the record of which nights each partition holds.
+        let cal = Self::read_nights(vdir, "calibration.parquet")?;
+        let cal = concat_batches(&calibration_batch(&[]).schema(), &cal).map_err(arrow_err)?;
+        let exp_night: HashMap<i64, CivilDate> = {
+            let e = cal
+                .column_by_name("exp_id")
+                .map(|c| c.as_primitive::<Int64Type>().values().to_vec())
+                .unwrap_or_default();
+            let n = cal
+                .column_by_name("night")
+                .map(|c| {
+                    c.as_string::<i32>()
+                        .iter()
+                        .map(|v| v.unwrap_or("").to_string())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default();
+            e.into_iter()
+                .zip(n)
+                .filter_map(|(e, n)| CivilDate::parse(&n).ok().map(|n| (e, n)))
+                .collect()
+        };
+        tracing::debug!(
+            seconds = t0.elapsed().as_secs_f64(),
+            "publish: nights and objects"
+        );
+        // Detections.
+        let old = match prev {
+            Some(p) if p.join("detections").exists() => Some(OldDetections::open(p)?),
+            _ => None,
+        };
+        let fresh_tracks = match &fresh {
+            Some(f) => sorted_tracks(&f.tracks, &objects)?,
+            None => Vec::new(),
+        };
+        let fresh_h29: Vec<u64> = fresh_tracks
+            .iter()
+            .flat_map(|t| std::iter::repeat_n(t.h29, t.track.rows.len()))
+            .collect();
+        let mut old_parts: Vec<(Pixel, usize)> = old.as_ref().map_or_else(Vec::new, |o| {
+            o.parts
+                .iter()
+                .map(|(p, nights)| (*p, o.kept_rows(nights, replaced)))
+                .collect()
+        });
+        old_parts.sort_by_key(|(p, _)| p.range29());
+        let det_path = vdir.join("detections");
+        let plan =
+            hats::plan_incremental(
+                &old_parts,
+                &fresh_h29,
+                partition_rows,
+                12,
+                &mut |p| match &old {
+                    Some(o) => o.kept_h29(p, &removed_exps),
+                    None => Ok(Vec::new()),
+                },
+            )
+            .map_err(err(&det_path))?;
+        drop(fresh_h29);
+        tracing::debug!(
+            seconds = t0.elapsed().as_secs_f64(),
+            partitions = plan.len(),
+            "publish: detections planned"
+        );
         let mut fields: Vec<Arc<Field>> = vec![Arc::new(Field::new(
             hats::HEALPIX_COLUMN,
-            DataType::UInt64,
+            DataType::Int64,
             false,
         ))];
         fields.extend(detections_schema().fields().iter().cloned());
         let det_schema = Arc::new(Schema::new(fields));
-        let mut det_h = Vec::with_capacity(det_batches.len());
-        for det in &det_batches {
-            let oid = det.column(0).as_primitive::<Int64Type>();
-            let mut h29 = Vec::with_capacity(det.num_rows());
-            let mut last: Option<(i64, u64)> = None;
-            for i in 0..det.num_rows() {
-                let id = oid.value(i);
-                let h = match last {
-                    Some((l, h)) if l == id => h,
-                    _ => {
-                        let o = objects.get(&id).ok_or_else(|| {
-                            table(vdir)(format!("detection of object {id} without a source row"))
-                        })?;
-                        let h = tomoe_core::healpix::hash29(o.ra, o.dec);
-                        last = Some((id, h));
-                        h
+        let record = std::sync::Mutex::new(Vec::<(Pixel, CivilDate, usize)>::new());
+        let stats = std::sync::Mutex::new(HashMap::<i64, ObjectStats>::default());
+        let pixels: Vec<Pixel> = plan.iter().map(|p| p.0).collect();
+        let produce = |pixel: Pixel| -> Result<hats::Partition, tomoe_store::hats::HatsError> {
+            let (lo, hi) = pixel.range29();
+            let a = fresh_tracks.partition_point(|t| t.h29 < lo);
+            let b = fresh_tracks.partition_point(|t| t.h29 < hi);
+            let new = &fresh_tracks[a..b];
+            let inv = |m: String| tomoe_store::hats::HatsError::Invalid(m);
+            let (part, nights) = match &old {
+                Some(o) if new.is_empty() && o.unchanged(pixel, replaced) => {
+                    let path = o.cat.partition_path(pixel);
+                    let cols = ["object_id", "mjd", "mag", "mag_err", "exp_id", "det_id"];
+                    let b = o.cat.read_partition(pixel, Some(&cols))?;
+                    self.add_stats(&stats, &b).map_err(|e| inv(e.to_string()))?;
+                    let nights = o.parts[&pixel].clone();
+                    (hats::Partition::Link(path), nights)
+                }
+                _ => {
+                    let mut parts = match &old {
+                        Some(o) => o.kept_rows_in(pixel, &removed_exps)?,
+                        None => Vec::new(),
+                    };
+                    let had_old = !parts.is_empty();
+                    if !new.is_empty() {
+                        parts.push(fresh_batch(&det_schema, new).map_err(|e| inv(e.to_string()))?);
                     }
-                };
-                h29.push(h);
-            }
-            let mut cols: Vec<ArrayRef> = vec![Arc::new(UInt64Array::from(h29))];
-            cols.extend(det.columns().iter().cloned());
-            det_h.push(
-                RecordBatch::try_new(det_schema.clone(), cols)
-                    .map_err(|e| table(vdir)(e.to_string()))?,
-            );
-        }
-        tracing::debug!(
-            seconds = t0.elapsed().as_secs_f64(),
-            "publish: detections read, object keys"
-        );
+                    let sorted = if had_old {
+                        hats::sort_rows(&parts, &["object_id".into(), "time".into()])?
+                    } else {
+                        parts.pop()
+                    };
+                    let b = sorted.unwrap_or_else(|| RecordBatch::new_empty(det_schema.clone()));
+                    self.add_stats(&stats, std::slice::from_ref(&b))
+                        .map_err(|e| inv(e.to_string()))?;
+                    let mut nights: BTreeMap<CivilDate, usize> = BTreeMap::new();
+                    let exps = b
+                        .column_by_name("exp_id")
+                        .map(|c| c.as_primitive::<Int64Type>().values().to_vec())
+                        .unwrap_or_default();
+                    let mut last: Option<(i64, CivilDate)> = None;
+                    for e in exps {
+                        let n = match last {
+                            Some((l, n)) if l == e => n,
+                            _ => {
+                                let n = *exp_night.get(&e).ok_or_else(|| {
+                                    inv(format!("detections of exposure {e}, which no night's calibration lists"))
+                                })?;
+                                last = Some((e, n));
+                                n
+                            }
+                        };
+                        *nights.entry(n).or_default() += 1;
+                    }
+                    (hats::Partition::Rows(b), nights)
+                }
+            };
+            record
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(nights.into_iter().map(|(n, c)| (pixel, n, c)));
+            Ok(part)
+        };
         let mut opt = HatsOptions::new("tomoe_detections", CatalogType::Source);
         opt.max_rows = partition_rows;
         opt.max_order = 12;
         opt.row_group_rows = LOOKUP_ROW_GROUP_ROWS;
         opt.compression = LOOKUP_COMPRESSION;
         opt.sort_by = vec!["object_id".into(), "time".into()];
-        let p = vdir.join("detections");
-        let dsum = hats::write_catalog(&p, det_schema, &det_h, &opt).map_err(err(&p))?;
-        drop(det_h);
+        let dsum = hats::write_catalog_with(&det_path, det_schema.clone(), &pixels, produce, &opt)
+            .map_err(err(&det_path))?;
+        drop(fresh_tracks);
+        write_partition_nights(vdir, record.into_inner().unwrap_or_else(|e| e.into_inner()))?;
         tracing::debug!(
             seconds = t0.elapsed().as_secs_f64(),
             "publish: detections catalog written"
         );
-        // Object statistics.
-        // Statistics from the measurements the blocklist does not hide.
-        let visible: Vec<RecordBatch>;
-        let counted: &[RecordBatch] = if self.hidden.is_empty() {
-            &det_batches
-        } else {
-            visible = det_batches
-                .iter()
-                .map(|b| tomoe_store::lcquery::without_hidden(b, &self.hidden))
-                .collect::<Result<_, _>>()
-                .map_err(|e| table(vdir)(e.to_string()))?;
-            &visible
-        };
-        let stats = object_stats(counted);
+        // Objects, with the statistics of the measurements the blocklist does not hide.
+        let stats = stats.into_inner().unwrap_or_else(|e| e.into_inner());
         let mut ids: Vec<i64> = objects
             .keys()
             .copied()
@@ -1090,8 +1083,8 @@ impl LcDb {
             ("movers", "movers.parquet", movers_batch(&[]).schema()),
             ("singles", "singles.parquet", singles_batch(&[]).schema()),
         ] {
-            let b = self.read_all_nights(file, None)?;
-            let b = concat_batches(&schema, &b).map_err(|e| table(vdir)(e.to_string()))?;
+            let b = Self::read_nights(vdir, file)?;
+            let b = concat_batches(&schema, &b).map_err(arrow_err)?;
             if name == "movers" {
                 n_mov = b.num_rows();
             } else {
@@ -1123,25 +1116,14 @@ impl LcDb {
             ];
             let b = project_names(&src, &cols).map_err(|e| table(vdir)(e.to_string()))?;
             let order = tomoe_store::arrow::compute::lexsort_to_indices(
-                &[
-                    tomoe_store::arrow::compute::SortColumn {
-                        values: b.column(0).clone(),
-                        options: None,
-                    },
-                    tomoe_store::arrow::compute::SortColumn {
-                        values: b.column(1).clone(),
-                        options: None,
-                    },
-                    tomoe_store::arrow::compute::SortColumn {
-                        values: b.column(2).clone(),
-                        options: None,
-                    },
-                ],
+                &[0, 1, 2].map(|i| tomoe_store::arrow::compute::SortColumn {
+                    values: b.column(i).clone(),
+                    options: None,
+                }),
                 None,
             )
-            .map_err(|e| table(vdir)(e.to_string()))?;
-            tomoe_store::arrow::compute::take_record_batch(&b, &order)
-                .map_err(|e| table(vdir)(e.to_string()))?
+            .map_err(arrow_err)?;
+            tomoe_store::arrow::compute::take_record_batch(&b, &order).map_err(arrow_err)?
         };
         write_indexed_parquet(&vdir.join("fields.parquet"), &fields_batch)?;
         // The hidden chips these statistics leave out (`lc run` republishes when they change).
@@ -1153,9 +1135,6 @@ impl LcDb {
             serde_json::to_vec(&hidden).map_err(|e| table(&hpath)(e.to_string()))?,
         )
         .map_err(io(&hpath))?;
-        let cal = self.read_all_nights("calibration.parquet", None)?;
-        let cal = concat_batches(&calibration_batch(&[]).schema(), &cal)
-            .map_err(|e| table(vdir)(e.to_string()))?;
         write_indexed_parquet(&vdir.join("calibration.parquet"), &cal)?;
         sync_dir(vdir).map_err(io(vdir))?;
         Ok(PublishReport {
@@ -1167,6 +1146,361 @@ impl LcDb {
             partitions: dsum.partitions.len(),
         })
     }
+
+    /// Adds the statistics of the objects in `b` (one partition: every object's rows are there)
+    /// from the measurements the blocklist does not hide.
+    fn add_stats(
+        &self,
+        into: &std::sync::Mutex<HashMap<i64, ObjectStats>>,
+        b: &[RecordBatch],
+    ) -> Result<(), tomoe_store::arrow::error::ArrowError> {
+        let visible: Vec<RecordBatch> = b
+            .iter()
+            .map(|b| tomoe_store::lcquery::without_hidden(b, &self.hidden))
+            .collect::<Result<_, _>>()?;
+        let s = object_stats(&visible);
+        into.lock().unwrap_or_else(|e| e.into_inner()).extend(s);
+        Ok(())
+    }
+}
+
+/// The nights of a version (`<version>/nights/<YYYY-MM-DD>`), sorted.
+fn night_dirs(dir: &Path) -> Result<Vec<(CivilDate, PathBuf)>, DbError> {
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    let mut out: Vec<(CivilDate, PathBuf)> = fs::read_dir(dir)
+        .map_err(io(dir))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            CivilDate::parse(&e.file_name().to_string_lossy())
+                .ok()
+                .map(|n| (n, e.path()))
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Hard-links every file of `from` into a new directory `to`.
+fn link_dir(from: &Path, to: &Path) -> Result<(), DbError> {
+    fs::create_dir_all(to).map_err(io(to))?;
+    for e in fs::read_dir(from).map_err(io(from))? {
+        let e = e.map_err(io(from))?;
+        fs::hard_link(e.path(), to.join(e.file_name())).map_err(io(&e.path()))?;
+    }
+    Ok(())
+}
+
+/// The objects of the nights' source rows: Gaia data, and the position that places them (Gaia's
+/// for Gaia objects, the registry's mean for the others).
+fn object_infos(src: &RecordBatch, registry: &Registry) -> HashMap<i64, ObjectInfo> {
+    let reg: HashMap<i64, (f64, f64)> = registry
+        .objects()
+        .iter()
+        .map(|o| (o.id, (o.ra, o.dec)))
+        .collect();
+    let mut objects: HashMap<i64, ObjectInfo> = HashMap::default();
+    let c = |n: &str| {
+        src.column_by_name(n)
+            .cloned()
+            .unwrap_or_else(|| unreachable!("sources column {n}"))
+    };
+    let (oid, sid, ra, dec, gra, gdec, g, bprp, plx, pmra, pmdec) = (
+        c("object_id"),
+        c("source_id"),
+        c("ra"),
+        c("dec"),
+        c("gaia_ra"),
+        c("gaia_dec"),
+        c("phot_g_mean_mag"),
+        c("bp_rp"),
+        c("parallax"),
+        c("pmra"),
+        c("pmdec"),
+    );
+    let f = |a: &ArrayRef, i: usize| {
+        let a = a.as_primitive::<Float64Type>();
+        if a.is_valid(i) {
+            a.value(i)
+        } else {
+            f64::NAN
+        }
+    };
+    let oid = oid.as_primitive::<Int64Type>();
+    let sid = sid.as_primitive::<Int64Type>();
+    for i in 0..src.num_rows() {
+        let id = oid.value(i);
+        objects.entry(id).or_insert_with(|| {
+            let gaia = sid.is_valid(i).then(|| sid.value(i));
+            let (ra_o, dec_o) = match gaia {
+                Some(_) => (f(&gra, i), f(&gdec, i)),
+                None => reg.get(&id).copied().unwrap_or((f(&ra, i), f(&dec, i))),
+            };
+            ObjectInfo {
+                source_id: gaia,
+                ra: ra_o,
+                dec: dec_o,
+                g: f(&g, i),
+                bp_rp: f(&bprp, i),
+                parallax: f(&plx, i),
+                pmra: f(&pmra, i),
+                pmdec: f(&pmdec, i),
+            }
+        });
+    }
+    objects
+}
+
+/// A night just analysed, for [`LcDb::publish`].
+#[derive(Debug)]
+pub struct FreshNight<'a> {
+    /// Its date.
+    pub night: CivilDate,
+    /// Its tables other than the detections.
+    pub tables: &'a NightTables,
+    /// Its static tracks, with their object ids and measurements: the night's detections.
+    pub tracks: Vec<&'a StaticTrack>,
+}
+
+/// A fresh static track placed in the catalog.
+struct PlacedTrack<'a> {
+    h29: u64,
+    track: &'a StaticTrack,
+}
+
+/// The tracks in catalog order: by their object's `_healpix_29`, the object, and time (a track's
+/// rows are in frame order, and an object's tracks come from different exposures).
+fn sorted_tracks<'a>(
+    tracks: &[&'a StaticTrack],
+    objects: &HashMap<i64, ObjectInfo>,
+) -> Result<Vec<PlacedTrack<'a>>, DbError> {
+    let mut out = Vec::with_capacity(tracks.len());
+    for t in tracks {
+        let o = objects.get(&t.object_id).ok_or_else(|| DbError::Table {
+            path: PathBuf::from("sources"),
+            message: format!("track of object {} without a source row", t.object_id),
+        })?;
+        out.push((
+            tomoe_core::healpix::hash29(o.ra, o.dec),
+            t.object_id,
+            t.rows.first().map_or(0, |r| r.time.0),
+            *t,
+        ));
+    }
+    {
+        use rayon::prelude::*;
+        out.par_sort_unstable_by_key(|t| (t.0, t.1, t.2));
+    }
+    Ok(out
+        .into_iter()
+        .map(|(h29, _, _, track)| PlacedTrack { h29, track })
+        .collect())
+}
+
+/// The detections of `tracks` (sorted as [`sorted_tracks`] returns them) with their object's
+/// `_healpix_29` in front; sorted by (`_healpix_29`, object, time) as the catalog needs, which
+/// is checked (and restored by a sort if a track's rows were not in time order).
+fn fresh_batch(
+    schema: &SchemaRef,
+    tracks: &[PlacedTrack<'_>],
+) -> Result<RecordBatch, tomoe_store::hats::HatsError> {
+    let n: usize = tracks.iter().map(|t| t.track.rows.len()).sum();
+    let mut rows: Vec<&DetectionRow> = Vec::with_capacity(n);
+    let mut h29: Vec<i64> = Vec::with_capacity(n);
+    for t in tracks {
+        rows.extend(t.track.rows.iter());
+        h29.extend(std::iter::repeat_n(t.h29 as i64, t.track.rows.len()));
+    }
+    let sorted = rows
+        .windows(2)
+        .zip(h29.windows(2))
+        .all(|(r, h)| (h[0], r[0].object_id, r[0].time.0) <= (h[1], r[1].object_id, r[1].time.0));
+    let det = detections_batch(&rows);
+    let mut cols: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(h29))];
+    cols.extend(det.columns().iter().cloned());
+    let b = RecordBatch::try_new(schema.clone(), cols)?;
+    if sorted {
+        Ok(b)
+    } else {
+        Ok(hats::sort_rows(&[b], &["object_id".into(), "time".into()])?
+            .unwrap_or_else(|| RecordBatch::new_empty(schema.clone())))
+    }
+}
+
+/// The previous version's detections: its catalog and which nights each partition holds.
+struct OldDetections {
+    cat: hats::HatsCatalog,
+    parts: BTreeMap<Pixel, BTreeMap<CivilDate, usize>>,
+}
+
+/// Which nights' detections each partition holds, and how many
+/// (`<version>/partition_nights.parquet`: Norder, Npix, night, rows).
+const PARTITION_NIGHTS: &str = "partition_nights.parquet";
+
+impl OldDetections {
+    fn open(vdir: &Path) -> Result<Self, DbError> {
+        let p = vdir.join("detections");
+        let cat = hats::HatsCatalog::open(&p).map_err(|e| table(&p)(e.to_string()))?;
+        let rp = vdir.join(PARTITION_NIGHTS);
+        if !rp.exists() {
+            return Err(table(&rp)(
+                "missing: this version was not written by `tomoe lc ingest` (a synthetic or \
+                 older database), so nights cannot be added to it"
+                    .into(),
+            ));
+        }
+        let mut parts: BTreeMap<Pixel, BTreeMap<CivilDate, usize>> =
+            cat.pixels().iter().map(|p| (*p, BTreeMap::new())).collect();
+        for b in read_parquet_file(&rp)? {
+            let col = |n: &str| {
+                b.column_by_name(n)
+                    .cloned()
+                    .ok_or_else(|| table(&rp)(format!("no column {n}")))
+            };
+            let (o, n, d, r) = (col("Norder")?, col("Npix")?, col("night")?, col("rows")?);
+            let (o, n, d, r) = (
+                o.as_primitive::<tomoe_store::arrow::datatypes::Int32Type>(),
+                n.as_primitive::<Int64Type>(),
+                d.as_string::<i32>(),
+                r.as_primitive::<Int64Type>(),
+            );
+            for i in 0..b.num_rows() {
+                let pixel = Pixel {
+                    order: o.value(i) as u8,
+                    npix: n.value(i) as u64,
+                };
+                let night = CivilDate::parse(d.value(i))
+                    .map_err(|e| table(&rp)(format!("row {i}: {e}")))?;
+                parts
+                    .get_mut(&pixel)
+                    .ok_or_else(|| {
+                        table(&rp)(format!(
+                            "partition {}/{} is not in the catalog",
+                            pixel.order, pixel.npix
+                        ))
+                    })?
+                    .insert(night, r.value(i) as usize);
+            }
+        }
+        Ok(Self { cat, parts })
+    }
+
+    /// Rows a partition keeps when `replaced` is re-ingested.
+    fn kept_rows(&self, nights: &BTreeMap<CivilDate, usize>, replaced: Option<CivilDate>) -> usize {
+        nights
+            .iter()
+            .filter(|(n, _)| Some(**n) != replaced)
+            .map(|(_, c)| c)
+            .sum()
+    }
+
+    /// An existing partition that loses no rows.
+    fn unchanged(&self, pixel: Pixel, replaced: Option<CivilDate>) -> bool {
+        self.parts
+            .get(&pixel)
+            .is_some_and(|n| replaced.is_none_or(|r| !n.contains_key(&r)))
+    }
+
+    /// The existing partitions overlapping `pixel`.
+    fn overlapping(&self, pixel: Pixel) -> Vec<Pixel> {
+        let (lo, hi) = pixel.range29();
+        self.parts
+            .keys()
+            .filter(|p| {
+                let (a, b) = p.range29();
+                a < hi && lo < b
+            })
+            .copied()
+            .collect()
+    }
+
+    /// The rows of the existing partitions inside `pixel`, without the exposures `removed`.
+    fn kept_rows_in(
+        &self,
+        pixel: Pixel,
+        removed: &HashSet<i64>,
+    ) -> Result<Vec<RecordBatch>, tomoe_store::hats::HatsError> {
+        let (lo, hi) = pixel.range29();
+        let mut out = Vec::new();
+        for q in self.overlapping(pixel) {
+            for b in self.cat.read_partition_range(q, None, (lo, hi))? {
+                let h = b.column(0).as_primitive::<Int64Type>().values();
+                let e = b
+                    .column_by_name("exp_id")
+                    .map(|c| c.as_primitive::<Int64Type>().values().clone());
+                let keep: BooleanArray = (0..b.num_rows())
+                    .map(|i| {
+                        let h = h[i] as u64;
+                        Some(
+                            (lo..hi).contains(&h)
+                                && e.as_ref().is_none_or(|e| !removed.contains(&e[i])),
+                        )
+                    })
+                    .collect();
+                let b = tomoe_store::arrow::compute::filter_record_batch(&b, &keep)?;
+                if b.num_rows() > 0 {
+                    out.push(b);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sorted `_healpix_29` of the rows `pixel` keeps (for splitting it).
+    fn kept_h29(
+        &self,
+        pixel: Pixel,
+        removed: &HashSet<i64>,
+    ) -> Result<Vec<u64>, tomoe_store::hats::HatsError> {
+        let mut out = Vec::new();
+        for b in self
+            .cat
+            .read_partition(pixel, Some(&[hats::HEALPIX_COLUMN, "exp_id"]))?
+        {
+            let h = b.column(0).as_primitive::<Int64Type>().values();
+            let e = b.column(1).as_primitive::<Int64Type>().values();
+            out.extend(
+                h.iter()
+                    .zip(e.iter())
+                    .filter(|(_, e)| !removed.contains(e))
+                    .map(|(h, _)| *h as u64),
+            );
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+}
+
+/// Writes the record of which nights each detections partition holds.
+fn write_partition_nights(
+    vdir: &Path,
+    mut rows: Vec<(Pixel, CivilDate, usize)>,
+) -> Result<(), DbError> {
+    rows.sort_unstable();
+    let b = batch(
+        vec![
+            Field::new("Norder", DataType::Int32, false),
+            Field::new("Npix", DataType::Int64, false),
+            Field::new("night", DataType::Utf8, false),
+            Field::new("rows", DataType::Int64, false),
+        ],
+        vec![
+            Arc::new(Int32Array::from_iter_values(
+                rows.iter().map(|r| i32::from(r.0.order)),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                rows.iter().map(|r| r.0.npix as i64),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.1.to_string()),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                rows.iter().map(|r| r.2 as i64),
+            )),
+        ],
+    );
+    write_parquet_file(&vdir.join(PARTITION_NIGHTS), &b)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -1337,7 +1671,7 @@ pub(crate) fn object_stats(det: &[RecordBatch]) -> HashMap<i64, ObjectStats> {
             f64::NAN
         }
     };
-    let mut out = HashMap::new();
+    let mut out = HashMap::default();
     let (mut m, mut g, mut e, mut x) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut i = 0;
     while i < keys.len() {

@@ -6,7 +6,7 @@
 //! before is untouched. Re-ingesting a night replaces it and gives the same object ids.
 
 use crate::config::LightcurveConfig;
-use crate::db::{DbError, LcDb, NightTables, PublishReport};
+use crate::db::{DbError, FreshNight, LcDb, NightTables, PublishReport};
 use crate::gaia::{GaiaStar, GaiaStore};
 use crate::pipeline::{analyse, assign, measure_cube, read_external, ChipAnalysis, ChipInput};
 use rayon::prelude::*;
@@ -140,6 +140,11 @@ pub fn ingest_night(
                 }
                 let g = gaia_for(gaia, &chip)?;
                 let a = analyse(&chip, &g, cfg).map_err(|e| e.to_string())?;
+                // The measurements now live in the analysis: free the raw ones while the other
+                // chips are analysed.
+                let mut chip = chip;
+                chip.frames = Vec::new();
+                chip.forced = None;
                 Ok((chip, a))
             })();
             progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
@@ -162,17 +167,13 @@ pub fn ingest_night(
     });
     let mut registry = db.load_registry(cfg.object_radius_arcsec)?;
     let mut tables = NightTables::default();
-    tables.detections.reserve(
-        ok.iter()
-            .map(|(_, a)| a.calibration.n_detections as usize)
-            .sum(),
-    );
     let (mut statics, mut matched, mut calibrated) = (0, 0, 0);
     for (chip, a) in &mut ok {
-        assign(a, &mut registry, &mut tables.detections);
+        assign(a, &mut registry);
         statics += a.statics.len();
         matched += a.statics.iter().filter(|s| s.gaia.is_some()).count();
         calibrated += usize::from(a.calibration.fit.is_some());
+        tables.detections += a.calibration.n_detections as usize;
         tables.movers.extend(a.movers.iter().copied());
         tables.singles.extend(a.singles.iter().copied());
         tables.calibration.push(a.calibration.clone());
@@ -186,15 +187,17 @@ pub fn ingest_night(
     tables.sources = Some(crate::db::sources_batch(&refs));
     // Registry first: an interrupted ingest leaves unused ids, never reused ones.
     db.save_registry(&registry)?;
-    let n_det = tables.detections.len();
+    let n_det = tables.detections;
     tracing::debug!(
         seconds = t1.elapsed().as_secs_f64(),
         "ids assigned, registry saved"
     );
-    let batches = db.write_night(night, &tables)?;
-    tracing::debug!(seconds = t1.elapsed().as_secs_f64(), "night written");
-    drop(tables.detections);
-    let published = db.publish(cfg.partition_rows, &registry, Some((night, batches)))?;
+    let fresh = FreshNight {
+        night,
+        tables: &tables,
+        tracks: ok.iter().flat_map(|(_, a)| a.statics.iter()).collect(),
+    };
+    let published = db.publish(cfg.partition_rows, &registry, Some(fresh))?;
     Ok(IngestReport {
         night,
         inputs: ok.len(),

@@ -506,7 +506,7 @@ pub struct StaticTrack {
     pub dec: f64,
     /// Matched Gaia source.
     pub gaia: Option<GaiaStar>,
-    /// Its detections (moved out, with their object id, by [`assign`]).
+    /// Its measurements (their object id set by [`assign`]), in frame order.
     pub rows: Vec<DetectionRow>,
     /// The object id (0 until [`assign`]).
     pub object_id: i64,
@@ -564,7 +564,7 @@ pub fn analyse(
     // Pixel grid of the positions of persistent sources (static and moving tracks; a cosmic ray
     // in one frame does not spoil a star's mean flux), for isolation.
     let cell = cfg.isolation_px.max(1.0);
-    let mut grid: std::collections::HashMap<(i64, i64), Vec<(f64, f64)>> = Default::default();
+    let mut grid: tomoe_core::FastMap<(i64, i64), Vec<(f64, f64)>> = Default::default();
     for t in tracks.iter().filter(|t| t.kind != TrackKind::Single) {
         grid.entry(((t.x / cell).floor() as i64, (t.y / cell).floor() as i64))
             .or_default()
@@ -675,7 +675,7 @@ pub fn analyse(
                 // Measurements: forced in every frame (cubes), or the detections as given.
                 let meas: Vec<(usize, FrameDetection)> = match &forced {
                     Some(fm) => {
-                        let detected: std::collections::HashSet<usize> =
+                        let detected: tomoe_core::FastSet<usize> =
                             t.points.iter().map(|p| p.0).collect();
                         fm.iter()
                             .enumerate()
@@ -838,15 +838,13 @@ pub fn analyse(
     })
 }
 
-/// Hands out object ids (step 6), appending the chip's detection rows (moved out of the
-/// tracks) to `out`.
-pub fn assign(a: &mut ChipAnalysis, registry: &mut Registry, out: &mut Vec<DetectionRow>) {
+/// Hands out object ids (step 6) to the chip's static tracks and their measurements.
+pub fn assign(a: &mut ChipAnalysis, registry: &mut Registry) {
     for s in &mut a.statics {
         let id = registry.assign(s.ra, s.dec, s.gaia.map(|g| g.source_id));
         s.object_id = id;
-        out.extend(s.rows.drain(..).map(|mut r| {
+        for r in &mut s.rows {
             r.object_id = id;
-            r
-        }));
+        }
     }
 }

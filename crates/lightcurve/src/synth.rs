@@ -21,13 +21,13 @@
 use crate::db::{detections_batch, object_stats, objects_batch, ObjectInfo};
 use crate::pipeline::DetectionRow;
 use rayon::prelude::*;
-use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tomoe_core::healpix;
 use tomoe_core::time::UtcMicros;
+use tomoe_core::FastMap as HashMap;
 use tomoe_store::arrow::array::{ArrayRef, Float64Array, Int64Array};
 use tomoe_store::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use tomoe_store::arrow::record_batch::RecordBatch;
@@ -270,14 +270,17 @@ pub fn write(
     ))];
     fields.extend(crate::db::detections_schema().fields().iter().cloned());
     let schema: SchemaRef = Arc::new(Schema::new(fields));
-    let stats = Mutex::new(HashMap::with_capacity(objs.len()));
+    let stats = Mutex::new(HashMap::with_capacity_and_hasher(
+        objs.len(),
+        Default::default(),
+    ));
     let pixels: Vec<Pixel> = plan.iter().map(|p| p.0).collect();
     let mut opt_h = HatsOptions::new("tomoe_detections", CatalogType::Source);
     opt_h.max_rows = opt.partition_rows;
     opt_h.max_order = 12;
     opt_h.row_group_rows = crate::db::LOOKUP_ROW_GROUP_ROWS;
     opt_h.compression = crate::db::LOOKUP_COMPRESSION;
-    let produce = |pixel: Pixel| -> Result<RecordBatch, HatsError> {
+    let produce = |pixel: Pixel| -> Result<hats::Partition, HatsError> {
         let &(_, first, n) = starts
             .iter()
             .find(|s| s.0 == pixel)
@@ -303,7 +306,7 @@ pub fn write(
             done.fetch_add(out.num_rows(), Ordering::Relaxed) + out.num_rows(),
             total,
         );
-        Ok(out)
+        Ok(hats::Partition::Rows(out))
     };
     let dsum = hats::write_catalog_with(
         &vdir.join("detections"),

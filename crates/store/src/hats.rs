@@ -199,44 +199,16 @@ pub struct HatsSummary {
 /// Adaptive partitioning of sorted `_healpix_29` values: cells with at most `max_rows` rows (or
 /// at `max_order`), in nested order. Empty cells are left out.
 pub fn plan_partitions(sorted_h29: &[u64], max_rows: usize, max_order: u8) -> Vec<(Pixel, usize)> {
-    fn split(
-        order: u8,
-        npix: u64,
-        rows: &[u64],
-        max_rows: usize,
-        max_order: u8,
-        out: &mut Vec<(Pixel, usize)>,
-    ) {
-        if rows.is_empty() {
-            return;
-        }
-        if rows.len() <= max_rows || order >= max_order {
-            out.push((Pixel { order, npix }, rows.len()));
-            return;
-        }
-        let mut start = 0;
-        for child in 4 * npix..4 * npix + 4 {
-            let (_, hi) = healpix::range29(order + 1, child);
-            let end = start + rows[start..].partition_point(|&h| h < hi);
-            split(
-                order + 1,
-                child,
-                &rows[start..end],
-                max_rows,
-                max_order,
-                out,
-            );
-            start = end;
-        }
-    }
     let mut out = Vec::new();
     let mut start = 0;
     for base in 0..12u64 {
         let (_, hi) = healpix::range29(0, base);
         let end = start + sorted_h29[start..].partition_point(|&h| h < hi);
-        split(
-            0,
-            base,
+        split_cell(
+            Pixel {
+                order: 0,
+                npix: base,
+            },
             &sorted_h29[start..end],
             max_rows.max(1),
             max_order.min(29),
@@ -245,6 +217,128 @@ pub fn plan_partitions(sorted_h29: &[u64], max_rows: usize, max_order: u8) -> Ve
         start = end;
     }
     out
+}
+
+/// [`plan_partitions`] below one cell: the cell if it holds at most `max_rows` of the sorted
+/// `rows` (or is at `max_order`), else its children in nested order.
+fn split_cell(
+    cell: Pixel,
+    rows: &[u64],
+    max_rows: usize,
+    max_order: u8,
+    out: &mut Vec<(Pixel, usize)>,
+) {
+    if rows.is_empty() {
+        return;
+    }
+    if rows.len() <= max_rows || cell.order >= max_order {
+        out.push((cell, rows.len()));
+        return;
+    }
+    let mut start = 0;
+    for npix in 4 * cell.npix..4 * cell.npix + 4 {
+        let child = Pixel {
+            order: cell.order + 1,
+            npix,
+        };
+        let (_, hi) = child.range29();
+        let end = start + rows[start..].partition_point(|&h| h < hi);
+        split_cell(child, &rows[start..end], max_rows, max_order, out);
+        start = end;
+    }
+}
+
+/// The partitions of a catalog that gains rows: the existing partitions `old` (disjoint, sorted by
+/// [`Pixel::range29`], which is not [`Pixel`]'s own order,
+/// with the rows each keeps) stay as they are unless their rows and the new ones in them exceed
+/// `max_rows` (below `max_order`); such a partition is split like [`plan_partitions`] over its
+/// kept rows, which `old_rows(pixel)` returns (sorted `_healpix_29`), and the new ones. New rows
+/// (`fresh`, sorted) outside every existing partition are partitioned as [`plan_partitions`]
+/// would, in cells that do not overlap an existing partition. A partition left with no rows is
+/// dropped. With no existing partitions this is [`plan_partitions`] of `fresh`. Partitions are
+/// never merged, so a reader's cached partition list stays valid for all but the split ones.
+///
+/// # Errors
+/// Those of `old_rows`.
+pub fn plan_incremental(
+    old: &[(Pixel, usize)],
+    fresh: &[u64],
+    max_rows: usize,
+    max_order: u8,
+    old_rows: &mut dyn FnMut(Pixel) -> Result<Vec<u64>, HatsError>,
+) -> Result<Vec<(Pixel, usize)>, HatsError> {
+    fn visit(
+        cell: Pixel,
+        old: &[(Pixel, usize)],
+        fresh: &[u64],
+        max_rows: usize,
+        max_order: u8,
+        old_rows: &mut dyn FnMut(Pixel) -> Result<Vec<u64>, HatsError>,
+        out: &mut Vec<(Pixel, usize)>,
+    ) -> Result<(), HatsError> {
+        match old {
+            [] => split_cell(cell, fresh, max_rows, max_order, out),
+            [(q, n)] if *q == cell => {
+                let total = n + fresh.len();
+                if total == 0 {
+                } else if total <= max_rows || cell.order >= max_order {
+                    out.push((cell, total));
+                } else {
+                    let mut rows = old_rows(cell)?;
+                    rows.extend_from_slice(fresh);
+                    rows.sort_unstable();
+                    split_cell(cell, &rows, max_rows, max_order, out);
+                }
+            }
+            _ if cell.order >= 29 => {
+                return Err(HatsError::Invalid(format!(
+                    "existing partitions overlap at {}/{}",
+                    cell.order, cell.npix
+                )))
+            }
+            _ => {
+                // The cell holds existing partitions of higher orders: go down.
+                for npix in 4 * cell.npix..4 * cell.npix + 4 {
+                    let child = Pixel {
+                        order: cell.order + 1,
+                        npix,
+                    };
+                    let (lo, hi) = child.range29();
+                    let o = in_range(old, lo, hi);
+                    let f = &fresh
+                        [fresh.partition_point(|&h| h < lo)..fresh.partition_point(|&h| h < hi)];
+                    visit(child, o, f, max_rows, max_order, old_rows, out)?;
+                }
+            }
+        }
+        Ok(())
+    }
+    /// The partitions of `old` inside `[lo, hi)` (partitions are disjoint cells, so one either
+    /// lies inside a cell, holds it, or misses it).
+    fn in_range(old: &[(Pixel, usize)], lo: u64, hi: u64) -> &[(Pixel, usize)] {
+        let a = old.partition_point(|(p, _)| p.range29().1 <= lo);
+        let b = old.partition_point(|(p, _)| p.range29().0 < hi);
+        &old[a..b.max(a)]
+    }
+    let mut out = Vec::new();
+    for base in 0..12u64 {
+        let cell = Pixel {
+            order: 0,
+            npix: base,
+        };
+        let (lo, hi) = cell.range29();
+        let f = &fresh[fresh.partition_point(|&h| h < lo)..fresh.partition_point(|&h| h < hi)];
+        visit(
+            cell,
+            in_range(old, lo, hi),
+            f,
+            max_rows.max(1),
+            max_order.min(29),
+            old_rows,
+            &mut out,
+        )?;
+    }
+    Ok(out)
 }
 
 fn f64_column(batch: &RecordBatch, name: &str) -> Result<Float64Array, HatsError> {
@@ -360,11 +454,22 @@ fn build_atomically(
     Ok(summary)
 }
 
+/// One partition for [`write_catalog_with`].
+#[derive(Debug)]
+pub enum Partition {
+    /// Its rows (first column `_healpix_29`, sorted by it and then as the caller wishes).
+    Rows(RecordBatch),
+    /// An existing partition file with the same rows, hard-linked into the new catalog (an
+    /// unchanged partition of the catalog's previous version: no bytes are copied).
+    Link(PathBuf),
+}
+
 /// Writes a catalog partition by partition, for tables too large to hold in memory: `plan`
 /// lists the partitions (sorted by order-29 range, disjoint) and `produce(pixel)` returns the
 /// rows of one, with `schema` (whose first column is `_healpix_29`, Int64), sorted by
-/// `_healpix_29` and then as the caller wishes. Partitions are produced and written in parallel
-/// (rayon), so memory holds about one partition per thread. Atomic like [`write_catalog`].
+/// `_healpix_29` and then as the caller wishes, or an existing file to link. Partitions are
+/// produced and written in parallel (rayon), so memory holds about one partition per thread.
+/// Atomic like [`write_catalog`].
 ///
 /// # Errors
 /// A first column other than `_healpix_29`, a partition whose rows fall outside its pixel or
@@ -373,7 +478,7 @@ pub fn write_catalog_with(
     dir: &Path,
     schema: SchemaRef,
     plan: &[Pixel],
-    produce: impl Fn(Pixel) -> Result<RecordBatch, HatsError> + Sync,
+    produce: impl Fn(Pixel) -> Result<Partition, HatsError> + Sync,
     opt: &HatsOptions,
 ) -> Result<HatsSummary, HatsError> {
     if schema.fields().first().map(|f| f.name().as_str()) != Some(HEALPIX_COLUMN) {
@@ -386,19 +491,34 @@ pub fn write_catalog_with(
         fs::create_dir_all(&dataset).map_err(io(&dataset))?;
         let done: Vec<(usize, u64)> = plan
             .par_iter()
-            .map(|&pixel| {
-                let b = produce(pixel)?;
-                let h = b.column(0).as_primitive::<Int64Type>().values();
-                let (lo, hi) = pixel.range29();
-                let inside = h.iter().all(|&v| (lo..hi).contains(&(v as u64)));
-                if !inside || h.windows(2).any(|w| w[0] > w[1]) {
-                    return Err(HatsError::Invalid(format!(
-                        "partition {}/{}: rows outside the pixel or not sorted by {HEALPIX_COLUMN}",
-                        pixel.order, pixel.npix
-                    )));
+            .map(|&pixel| match produce(pixel)? {
+                Partition::Rows(b) => {
+                    let h = b.column(0).as_primitive::<Int64Type>().values();
+                    let (lo, hi) = pixel.range29();
+                    let inside = h.iter().all(|&v| (lo..hi).contains(&(v as u64)));
+                    if !inside || h.windows(2).any(|w| w[0] > w[1]) {
+                        return Err(HatsError::Invalid(format!(
+                            "partition {}/{}: rows outside the pixel or not sorted by {HEALPIX_COLUMN}",
+                            pixel.order, pixel.npix
+                        )));
+                    }
+                    let bytes = write_partition(root, pixel, &schema, &b, opt)?;
+                    Ok((b.num_rows(), bytes))
                 }
-                let bytes = write_partition(root, pixel, &schema, &b, opt)?;
-                Ok((b.num_rows(), bytes))
+                Partition::Link(from) => {
+                    let to = root.join(pixel.relative_path());
+                    if let Some(p) = to.parent() {
+                        fs::create_dir_all(p).map_err(io(p))?;
+                    }
+                    fs::hard_link(&from, &to).map_err(io(&from))?;
+                    let f = fs::File::open(&to).map_err(io(&to))?;
+                    let rows = ArrowReaderMetadata::load(&f, ArrowReaderOptions::new())
+                        .map_err(pq(&to))?
+                        .metadata()
+                        .file_metadata()
+                        .num_rows();
+                    Ok((rows as usize, f.metadata().map_err(io(&to))?.len()))
+                }
             })
             .collect::<Result<_, HatsError>>()?;
         let counted: Vec<(Pixel, usize)> =
@@ -409,7 +529,24 @@ pub fn write_catalog_with(
     })
 }
 
-/// Writes one partition file; returns its size in bytes.
+/// The rows of `parts` (same schema, `_healpix_29` first) as one batch sorted by `_healpix_29`
+/// and then by `sort_by`.
+///
+/// # Errors
+/// A sort column missing from the table.
+pub fn sort_rows(
+    parts: &[RecordBatch],
+    sort_by: &[String],
+) -> Result<Option<RecordBatch>, HatsError> {
+    let parts: Vec<RecordBatch> = parts.iter().filter(|b| b.num_rows() > 0).cloned().collect();
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    let order = sort_order(&parts, sort_by)?;
+    let refs: Vec<&RecordBatch> = parts.iter().collect();
+    Ok(Some(interleave_record_batch(&refs, &order)?))
+}
+
 fn write_partition(
     root: &Path,
     pixel: Pixel,
@@ -1211,6 +1348,57 @@ mod tests {
         // Sorted in nested order, and cells do not overlap.
         let ranges: Vec<(u64, u64)> = plan.iter().map(|(p, _)| p.range29()).collect();
         assert!(ranges.windows(2).all(|w| w[0].1 <= w[1].0));
+    }
+
+    #[test]
+    fn incremental_plan_grows_like_a_full_plan_and_never_merges() {
+        // Pseudo-random points around two spots and scattered over the sky.
+        let mut x = 12345u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut point = |k: u64| {
+            let (ra, dec) = match k % 3 {
+                0 => (45.0, 0.0),
+                1 => (200.0, 60.0),
+                _ => ((next() % 360_000) as f64 / 1000.0, 0.0),
+            };
+            let j = |n: u64| (n % 1000) as f64 / 1000.0;
+            healpix::hash29(ra + j(next()), dec + j(next()))
+        };
+        let first: Vec<u64> = (0..3000).map(&mut point).collect();
+        let second: Vec<u64> = (0..2000).map(&mut point).collect();
+        let mut a = first.clone();
+        a.sort_unstable();
+        let old = plan_partitions(&a, 100, 9);
+        let mut b = second.clone();
+        b.sort_unstable();
+        let mut reads = 0;
+        let grown = plan_incremental(&old, &b, 100, 9, &mut |p| {
+            reads += 1;
+            let (lo, hi) = p.range29();
+            Ok(a.iter().copied().filter(|h| (lo..hi).contains(h)).collect())
+        })
+        .unwrap();
+        let mut all = [first, second].concat();
+        all.sort_unstable();
+        // Growth only: the same partitions as planning all rows at once; only split partitions
+        // were read.
+        assert_eq!(grown, plan_partitions(&all, 100, 9));
+        assert!(reads > 0 && reads < old.len(), "{reads} of {}", old.len());
+        // Rows removed: partitions keep their cells (those left empty are dropped), none merge.
+        let kept: Vec<(Pixel, usize)> = old
+            .iter()
+            .enumerate()
+            .map(|(i, &(p, n))| (p, if i == 0 { 0 } else { n / 2 }))
+            .collect();
+        let shrunk = plan_incremental(&kept, &[], 100, 9, &mut |_| unreachable!()).unwrap();
+        let left: Vec<(Pixel, usize)> = kept.iter().copied().filter(|k| k.1 > 0).collect();
+        assert!(left.len() < old.len());
+        assert_eq!(shrunk, left);
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub struct Night {
     root: PathBuf,
     gaia: PathBuf,
     cubes: Vec<PathBuf>,
-    truth: Vec<(i64, i32, Vec<Truth>, tomoe_core::timing::RollingShutter)>,
+    truth: Vec<ChipTruth>,
     cfg: LightcurveConfig,
 }
 
@@ -47,7 +47,26 @@ fn stack() -> StackSim {
 fn simulate(poly: Vec<f64>) -> Night {
     let dir = tempfile::tempdir().unwrap();
     let st = stack();
-    // Gaia-like sources around each chip (dense enough for a few hundred stars per chip).
+    let (cat, gaia) = gaia_for(&st, dir.path());
+    let (cubes, truth) = render(&st, &cat, &poly, &[0, 1], &dir.path().join("cubes"));
+    let cfg = LightcurveConfig {
+        aperture_radius: 6.0,
+        partition_rows: 400,
+        ..Default::default()
+    };
+    Night {
+        root: dir.path().join("lc"),
+        gaia,
+        cubes,
+        truth,
+        cfg,
+        _dir: dir,
+    }
+}
+
+/// A Gaia-like catalogue around the chips of `st` (dense enough for a few hundred stars per
+/// chip), imported as the Gaia store `<dir>/gaia`.
+fn gaia_for(st: &StackSim, dir: &std::path::Path) -> (Vec<GaiaSource>, PathBuf) {
     let mut cat: Vec<GaiaSource> = Vec::new();
     for c in 0..2 {
         let w = st.wcs(0, c);
@@ -67,47 +86,48 @@ fn simulate(poly: Vec<f64>) -> Night {
     }
     cat.sort_by_key(|s| s.source_id);
     cat.dedup_by_key(|s| s.source_id);
-    let csv = dir.path().join("gaia.csv");
+    let csv = dir.join("gaia.csv");
     tomoe_sim::gaia::write_csv(&csv, &cat).unwrap();
-    let gaia = dir.path().join("gaia");
+    let gaia = dir.join("gaia");
     tomoe_lightcurve::gaia::import(&[csv], &gaia, 2000, |_, _| {}).unwrap();
+    (cat, gaia)
+}
+
+type ChipTruth = (i64, i32, Vec<Truth>, tomoe_core::timing::RollingShutter);
+
+/// Cubes of every exposure of `st` on `chips`, rendered from `cat`, written under `out`.
+fn render(
+    st: &StackSim,
+    cat: &[GaiaSource],
+    poly: &[f64],
+    chips: &[usize],
+    out: &std::path::Path,
+) -> (Vec<PathBuf>, Vec<ChipTruth>) {
     let mut cubes = Vec::new();
     let mut truth = Vec::new();
-    for k in 0..2 {
-        for c in 0..2 {
+    for k in 0..st.exposures {
+        for &c in chips {
             let sim = CubeSim {
                 stack: st.clone(),
                 frames: 12,
                 variables: 6,
                 cosmics: 3,
                 seed: 7,
-                gaia: Some(cat.clone()),
-                photometry: (ZP, K, poly.clone()),
+                gaia: Some(cat.to_vec()),
+                photometry: (ZP, K, poly.to_vec()),
                 extra_stars: 6,
                 exposure: k,
                 chip: c,
                 ..Default::default()
             };
-            let out = sim.write(&dir.path().join("cubes")).unwrap();
+            let o = sim.write(out).unwrap();
             let exp = (st.first_exp_id + k as u64) as i64;
             let det = st.frame_id(k, c).det_id() as i32;
-            truth.push((exp, det, out.truth, sim.shutter()));
-            cubes.push(out.cube);
+            truth.push((exp, det, o.truth, sim.shutter()));
+            cubes.push(o.cube);
         }
     }
-    let cfg = LightcurveConfig {
-        aperture_radius: 6.0,
-        partition_rows: 400,
-        ..Default::default()
-    };
-    Night {
-        root: dir.path().join("lc"),
-        gaia,
-        cubes,
-        truth,
-        cfg,
-        _dir: dir,
-    }
+    (cubes, truth)
 }
 
 fn column<'a>(b: &'a tomoe_store::arrow::record_batch::RecordBatch, n: &str) -> &'a dyn Array {
@@ -568,4 +588,221 @@ pub fn ingest_simulated() -> Ingested {
         root: n.root.clone(),
         _night: n,
     }
+}
+
+/// One detection, independent of object ids (which depend on the order nights are ingested in):
+/// exposure, chip, frame and position to 0.01 px.
+type RowKey = (i64, i32, i32, i64, i64);
+
+/// Every detection of the published version, by key, with its partition's rows checked to be
+/// sorted by (`_healpix_29`, object, time) as the catalog promises.
+fn published_rows(db: &LcDb) -> (Vec<RowKey>, Vec<(tomoe_store::hats::Pixel, Vec<RowKey>)>) {
+    let cat = HatsCatalog::open(&db.current().unwrap().join("detections")).unwrap();
+    let mut all = Vec::new();
+    let mut parts = Vec::new();
+    for &p in cat.pixels() {
+        let mut keys = Vec::new();
+        let mut last = None;
+        for b in cat.read_partition(p, None).unwrap() {
+            let h = column(&b, "_healpix_29").as_primitive::<Int64Type>();
+            let o = column(&b, "object_id").as_primitive::<Int64Type>();
+            let t = column(&b, "time").as_primitive::<TimestampMicrosecondType>();
+            let e = column(&b, "exp_id").as_primitive::<Int64Type>();
+            let d = column(&b, "det_id").as_primitive::<Int32Type>();
+            let f = column(&b, "frame").as_primitive::<Int32Type>();
+            let x = column(&b, "x").as_primitive::<Float32Type>();
+            let y = column(&b, "y").as_primitive::<Float32Type>();
+            for i in 0..b.num_rows() {
+                let k = (h.value(i), o.value(i), t.value(i));
+                assert!(
+                    last.is_none_or(|l| l <= k),
+                    "partition {p:?} not sorted at {k:?}"
+                );
+                last = Some(k);
+                keys.push((
+                    e.value(i),
+                    d.value(i),
+                    f.value(i),
+                    (f64::from(x.value(i)) * 100.0).round() as i64,
+                    (f64::from(y.value(i)) * 100.0).round() as i64,
+                ));
+            }
+        }
+        all.extend(keys.iter().copied());
+        parts.push((p, keys));
+    }
+    all.sort_unstable();
+    (all, parts)
+}
+
+/// Nights are published incrementally, each detection written once: a second night adds its
+/// rows to the partitions it touches (splitting those that grow too large, exactly as a full
+/// rebuild would partition the rows), the other partitions are hard links to the previous
+/// version's files, the objects' statistics count both nights, and re-ingesting a night replaces
+/// exactly its rows. Checked against each night ingested alone.
+#[test]
+fn nights_are_published_incrementally_and_replaced_exactly() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let st_a = stack();
+    // Night B: the next night, one exposure, chip 0 only (chip 1's partitions stay as they are).
+    let st_b = StackSim {
+        start: st_a.start.add_seconds(86_400.0),
+        first_exp_id: st_a.first_exp_id + 1000,
+        exposures: 1,
+        ..stack()
+    };
+    let (cat, gaia) = gaia_for(&st_a, dir.path());
+    let store = GaiaStore::open(&gaia).unwrap();
+    let (cubes_a, truth_a) = render(&st_a, &cat, &[0.0], &[0, 1], &dir.path().join("a"));
+    let (cubes_b, truth_b) = render(&st_b, &cat, &[0.0], &[0], &dir.path().join("b"));
+    let (night_a, night_b) = (
+        UtcMicros(truth_a[0].3.utc_start.0).observing_night(),
+        UtcMicros(truth_b[0].3.utc_start.0).observing_night(),
+    );
+    assert_ne!(night_a, night_b);
+    let cfg = LightcurveConfig {
+        aperture_radius: 6.0,
+        partition_rows: 400,
+        ..Default::default()
+    };
+    let ingest = |db: &LcDb, night, cubes: &[PathBuf]| {
+        let inputs: Vec<Input> = cubes.iter().map(|p| Input::Cube(p.clone())).collect();
+        let r = ingest_night(db, night, &inputs, Some(&store), &cfg, &|_, _| {}).unwrap();
+        assert!(r.refused.is_empty(), "{:?}", r.refused);
+        r
+    };
+    // Each night alone.
+    let alone_a = LcDb::new(&dir.path().join("alone-a"));
+    ingest(&alone_a, night_a, &cubes_a);
+    let alone_b = LcDb::new(&dir.path().join("alone-b"));
+    ingest(&alone_b, night_b, &cubes_b);
+    let mut want = published_rows(&alone_a).0;
+    want.extend(published_rows(&alone_b).0);
+    want.sort_unstable();
+
+    // A, then B into one database.
+    let db = LcDb::new(&dir.path().join("lc"));
+    ingest(&db, night_a, &cubes_a);
+    let (_, parts_a) = published_rows(&db);
+    let cat_a = HatsCatalog::open(&db.current().unwrap().join("detections")).unwrap();
+    let inode = |c: &HatsCatalog, p| std::fs::metadata(c.partition_path(p)).unwrap().ino();
+    let inodes_a: HashMap<_, _> = parts_a
+        .iter()
+        .map(|(p, _)| (*p, inode(&cat_a, *p)))
+        .collect();
+    let rep = ingest(&db, night_b, &cubes_b);
+    assert_eq!(db.nights().unwrap(), vec![night_a, night_b]);
+    let (got, parts) = published_rows(&db);
+    assert_eq!(got.len(), want.len());
+    assert!(
+        got == want,
+        "the two nights' rows differ from each night ingested alone"
+    );
+    assert_eq!(rep.published.detections, want.len());
+
+    // The partitions are those a full rebuild would make of all rows.
+    let cat = HatsCatalog::open(&db.current().unwrap().join("detections")).unwrap();
+    let mut h29: Vec<u64> = cat
+        .read_all(Some(&["_healpix_29"]))
+        .unwrap()
+        .iter()
+        .flat_map(|b| {
+            b.column(0)
+                .as_primitive::<Int64Type>()
+                .values()
+                .iter()
+                .map(|v| *v as u64)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    h29.sort_unstable();
+    let mut full: Vec<_> = tomoe_store::hats::plan_partitions(&h29, cfg.partition_rows, 12);
+    full.sort_unstable();
+    let ours: Vec<_> = parts.iter().map(|(p, k)| (*p, k.len())).collect();
+    assert_eq!(ours, full);
+    assert!(
+        parts_a.iter().any(|(p, _)| !ours.iter().any(|o| o.0 == *p)),
+        "night B should have split a partition: {ours:?}"
+    );
+
+    // Partitions without night-B rows are the same files (hard links); the others are new.
+    let b_exps: Vec<i64> = truth_b.iter().map(|t| t.0).collect();
+    let (mut linked, mut rewritten) = (0, 0);
+    for (p, keys) in &parts {
+        let has_b = keys.iter().any(|k| b_exps.contains(&k.0));
+        match inodes_a.get(p) {
+            Some(&ino) if !has_b => {
+                assert_eq!(inode(&cat, *p), ino, "{p:?} should be hard-linked");
+                linked += 1;
+            }
+            Some(&ino) => {
+                assert_ne!(inode(&cat, *p), ino, "{p:?} changed and must be a new file");
+                rewritten += 1;
+            }
+            None => rewritten += 1,
+        }
+    }
+    assert!(
+        linked > 0 && rewritten > 0,
+        "linked {linked}, rewritten {rewritten}"
+    );
+
+    // The record of nights per partition matches the rows.
+    let rec = tomoe_store::obslog::read_parquet(
+        &db.current().unwrap().join("partition_nights.parquet"),
+        None,
+    )
+    .unwrap();
+    let mut recorded: HashMap<(i64, String), i64> = HashMap::new();
+    for b in &rec {
+        let n = column(b, "Npix").as_primitive::<Int64Type>();
+        let night = column(b, "night").as_string::<i32>();
+        let r = column(b, "rows").as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            recorded.insert((n.value(i), night.value(i).to_string()), r.value(i));
+        }
+    }
+    let mut counted: HashMap<(i64, String), i64> = HashMap::new();
+    for (p, keys) in &parts {
+        for k in keys {
+            let n = if b_exps.contains(&k.0) {
+                night_b
+            } else {
+                night_a
+            };
+            *counted.entry((p.npix as i64, n.to_string())).or_default() += 1;
+        }
+    }
+    assert_eq!(recorded, counted);
+
+    // Objects count both nights' measurements.
+    let objects = HatsCatalog::open(&db.current().unwrap().join("objects")).unwrap();
+    let mut n_det: HashMap<i64, i64> = HashMap::new();
+    for b in objects.read_all(Some(&["object_id", "n_det"])).unwrap() {
+        let (o, n) = (
+            b.column(0).as_primitive::<Int64Type>(),
+            b.column(1).as_primitive::<Int64Type>(),
+        );
+        for i in 0..b.num_rows() {
+            n_det.insert(o.value(i), n.value(i));
+        }
+    }
+    let mut per_object: HashMap<i64, i64> = HashMap::new();
+    for b in cat.read_all(Some(&["object_id"])).unwrap() {
+        for o in b.column(0).as_primitive::<Int64Type>().values() {
+            *per_object.entry(*o).or_default() += 1;
+        }
+    }
+    assert_eq!(n_det, per_object);
+    assert!(
+        per_object.values().any(|&n| n > 24),
+        "some objects are seen on both nights"
+    );
+
+    // Re-ingesting night A replaces exactly its rows.
+    ingest(&db, night_a, &cubes_a);
+    let (again, _) = published_rows(&db);
+    assert!(again == want, "re-ingesting night A changed the rows");
+    assert_eq!(db.nights().unwrap(), vec![night_a, night_b]);
 }
