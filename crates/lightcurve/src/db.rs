@@ -459,6 +459,18 @@ pub const LOOKUP_ROW_GROUP_ROWS: usize = 8 * 1024;
 /// of its time), at ~1.5 × the size of zstd level 1.
 pub const LOOKUP_COMPRESSION: Compression = Compression::SNAPPY;
 
+/// How the published detections catalog is written (by the ingest and by [`crate::synth`]).
+pub(crate) fn detections_options(partition_rows: usize) -> HatsOptions {
+    let mut opt = HatsOptions::new("tomoe_detections", CatalogType::Source);
+    opt.max_rows = partition_rows;
+    opt.max_order = 12;
+    opt.row_group_rows = LOOKUP_ROW_GROUP_ROWS;
+    opt.compression = LOOKUP_COMPRESSION;
+    opt.sort_by = vec!["object_id".into(), "time".into()];
+    opt.no_dictionary = vec!["object_id".into(), "source_id".into()];
+    opt
+}
+
 /// Rows per row group of the published objects catalog: a 1′ cone holds ~10 objects, and a
 /// group's every column is decoded, so they are small.
 pub const OBJECT_ROW_GROUP_ROWS: usize = 1024;
@@ -1033,14 +1045,90 @@ impl LcDb {
                 .extend(nights.into_iter().map(|(n, c)| (pixel, n, c)));
             Ok(part)
         };
-        let mut opt = HatsOptions::new("tomoe_detections", CatalogType::Source);
-        opt.max_rows = partition_rows;
-        opt.max_order = 12;
-        opt.row_group_rows = LOOKUP_ROW_GROUP_ROWS;
-        opt.compression = LOOKUP_COMPRESSION;
-        opt.sort_by = vec!["object_id".into(), "time".into()];
-        let dsum = hats::write_catalog_with(&det_path, det_schema.clone(), &pixels, produce, &opt)
-            .map_err(err(&det_path))?;
+        let opt = detections_options(partition_rows);
+        // The small catalogs and tables, written while the detections are (on a 2-core machine the
+        // last detection partitions would otherwise leave a core idle).
+        let tail = || -> Result<(usize, usize), DbError> {
+            // Movers and singles by their own positions.
+            let (mut n_mov, mut singles) = (0, 0);
+            for (name, file, schema) in [
+                ("movers", "movers.parquet", movers_batch(&[]).schema()),
+                ("singles", "singles.parquet", singles_batch(&[]).schema()),
+            ] {
+                let b = Self::read_nights(vdir, file)?;
+                let b = concat_batches(&schema, &b).map_err(arrow_err)?;
+                if name == "movers" {
+                    n_mov = b.num_rows();
+                } else {
+                    singles = b.num_rows();
+                }
+                let mut opt = HatsOptions::new(&format!("tomoe_{name}"), CatalogType::Source);
+                opt.max_rows = partition_rows;
+                opt.max_order = 12;
+                opt.sort_by = vec!["time".into()];
+                let p = vdir.join(name);
+                hats::write_catalog(&p, b.schema(), &[b], &opt).map_err(err(&p))?;
+            }
+            // Fields: the static sources of every (exposure, chip), sorted by them, so that a field
+            // page reads the few row groups of its exposure (row-group statistics).
+            let fields_batch = {
+                let cols = [
+                    "exp_id",
+                    "det_id",
+                    "object_id",
+                    "x",
+                    "y",
+                    "n_detected",
+                    "mag",
+                    "source_id",
+                    "ra",
+                    "dec",
+                    "phot_g_mean_mag",
+                    "bp_rp",
+                ];
+                let b = project_names(&src, &cols).map_err(|e| table(vdir)(e.to_string()))?;
+                let (e, d, o) = (
+                    b.column(0).as_primitive::<Int64Type>().values(),
+                    b.column(1)
+                        .as_primitive::<tomoe_store::arrow::datatypes::Int32Type>()
+                        .values(),
+                    b.column(2).as_primitive::<Int64Type>().values(),
+                );
+                let mut keys: Vec<(i64, i32, i64, u32)> = (0..b.num_rows())
+                    .map(|i| (e[i], d[i], o[i], i as u32))
+                    .collect();
+                {
+                    use rayon::prelude::*;
+                    keys.par_sort_unstable();
+                }
+                let order = tomoe_store::arrow::array::UInt32Array::from_iter_values(
+                    keys.iter().map(|k| k.3),
+                );
+                tomoe_store::arrow::compute::take_record_batch(&b, &order).map_err(arrow_err)?
+            };
+            write_indexed_parquet(&vdir.join("fields.parquet"), &fields_batch)?;
+            tracing::debug!(
+                seconds = t0.elapsed().as_secs_f64(),
+                "publish: movers, singles and fields written"
+            );
+            // The hidden chips these statistics leave out (`lc run` republishes when they change).
+            let mut hidden: Vec<(i64, i32)> = self.hidden.iter().copied().collect();
+            hidden.sort_unstable();
+            let hpath = vdir.join("hidden.json");
+            fs::write(
+                &hpath,
+                serde_json::to_vec(&hidden).map_err(|e| table(&hpath)(e.to_string()))?,
+            )
+            .map_err(io(&hpath))?;
+            write_indexed_parquet(&vdir.join("calibration.parquet"), &cal)?;
+            Ok((n_mov, singles))
+        };
+        let (dsum, tail) = rayon::join(
+            || hats::write_catalog_with(&det_path, det_schema.clone(), &pixels, produce, &opt),
+            tail,
+        );
+        let dsum = dsum.map_err(err(&det_path))?;
+        let (n_mov, singles) = tail?;
         drop(fresh_tracks);
         write_partition_nights(vdir, record.into_inner().unwrap_or_else(|e| e.into_inner()))?;
         tracing::debug!(
@@ -1077,66 +1165,11 @@ impl LcDb {
             seconds = t0.elapsed().as_secs_f64(),
             "publish: objects catalog written"
         );
-        // Movers and singles by their own positions.
-        let (mut n_mov, mut singles) = (0, 0);
-        for (name, file, schema) in [
-            ("movers", "movers.parquet", movers_batch(&[]).schema()),
-            ("singles", "singles.parquet", singles_batch(&[]).schema()),
-        ] {
-            let b = Self::read_nights(vdir, file)?;
-            let b = concat_batches(&schema, &b).map_err(arrow_err)?;
-            if name == "movers" {
-                n_mov = b.num_rows();
-            } else {
-                singles = b.num_rows();
-            }
-            let mut opt = HatsOptions::new(&format!("tomoe_{name}"), CatalogType::Source);
-            opt.max_rows = partition_rows;
-            opt.max_order = 12;
-            opt.sort_by = vec!["time".into()];
-            let p = vdir.join(name);
-            hats::write_catalog(&p, b.schema(), &[b], &opt).map_err(err(&p))?;
-        }
-        // Fields: the static sources of every (exposure, chip), sorted by them, so that a field
-        // page reads the few row groups of its exposure (row-group statistics).
-        let fields_batch = {
-            let cols = [
-                "exp_id",
-                "det_id",
-                "object_id",
-                "x",
-                "y",
-                "n_detected",
-                "mag",
-                "source_id",
-                "ra",
-                "dec",
-                "phot_g_mean_mag",
-                "bp_rp",
-            ];
-            let b = project_names(&src, &cols).map_err(|e| table(vdir)(e.to_string()))?;
-            let order = tomoe_store::arrow::compute::lexsort_to_indices(
-                &[0, 1, 2].map(|i| tomoe_store::arrow::compute::SortColumn {
-                    values: b.column(i).clone(),
-                    options: None,
-                }),
-                None,
-            )
-            .map_err(arrow_err)?;
-            tomoe_store::arrow::compute::take_record_batch(&b, &order).map_err(arrow_err)?
-        };
-        write_indexed_parquet(&vdir.join("fields.parquet"), &fields_batch)?;
-        // The hidden chips these statistics leave out (`lc run` republishes when they change).
-        let mut hidden: Vec<(i64, i32)> = self.hidden.iter().copied().collect();
-        hidden.sort_unstable();
-        let hpath = vdir.join("hidden.json");
-        fs::write(
-            &hpath,
-            serde_json::to_vec(&hidden).map_err(|e| table(&hpath)(e.to_string()))?,
-        )
-        .map_err(io(&hpath))?;
-        write_indexed_parquet(&vdir.join("calibration.parquet"), &cal)?;
         sync_dir(vdir).map_err(io(vdir))?;
+        tracing::debug!(
+            seconds = t0.elapsed().as_secs_f64(),
+            "publish: version complete"
+        );
         Ok(PublishReport {
             version: vdir.to_path_buf(),
             detections: dsum.rows,
@@ -1305,20 +1338,102 @@ fn fresh_batch(
     schema: &SchemaRef,
     tracks: &[PlacedTrack<'_>],
 ) -> Result<RecordBatch, tomoe_store::hats::HatsError> {
-    let n: usize = tracks.iter().map(|t| t.track.rows.len()).sum();
-    let mut rows: Vec<&DetectionRow> = Vec::with_capacity(n);
-    let mut h29: Vec<i64> = Vec::with_capacity(n);
-    for t in tracks {
-        rows.extend(t.track.rows.iter());
-        h29.extend(std::iter::repeat_n(t.h29 as i64, t.track.rows.len()));
+    /// A nullable Float32 column (non-finite values are null, as [`f32s`] makes them).
+    #[derive(Default)]
+    struct F32s {
+        v: Vec<f32>,
+        ok: Vec<bool>,
+        nulls: usize,
     }
-    let sorted = rows
-        .windows(2)
-        .zip(h29.windows(2))
-        .all(|(r, h)| (h[0], r[0].object_id, r[0].time.0) <= (h[1], r[1].object_id, r[1].time.0));
-    let det = detections_batch(&rows);
-    let mut cols: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(h29))];
-    cols.extend(det.columns().iter().cloned());
+    impl F32s {
+        fn push(&mut self, x: f64) {
+            let ok = x.is_finite();
+            self.v.push(if ok { x as f32 } else { 0.0 });
+            self.ok.push(ok);
+            self.nulls += usize::from(!ok);
+        }
+        fn finish(self) -> ArrayRef {
+            let nulls =
+                (self.nulls > 0).then(|| tomoe_store::arrow::buffer::NullBuffer::from(self.ok));
+            Arc::new(Float32Array::new(self.v.into(), nulls))
+        }
+    }
+    // One pass over the rows (they are scattered over the tracks' allocations, so a pass per
+    // column would fetch each row from memory once per column).
+    let n: usize = tracks.iter().map(|t| t.track.rows.len()).sum();
+    let mut h29 = Vec::with_capacity(n);
+    let mut oid = Vec::with_capacity(n);
+    let (mut sid, mut sid_ok, mut sid_nulls) = (Vec::with_capacity(n), Vec::with_capacity(n), 0);
+    let mut exp = Vec::with_capacity(n);
+    let mut det = Vec::with_capacity(n);
+    let mut frame = Vec::with_capacity(n);
+    let mut time = Vec::with_capacity(n);
+    let mut mjd = Vec::with_capacity(n);
+    let (mut x, mut y) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut ra, mut dec) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut fl: [F32s; 8] = Default::default();
+    let mut flags = Vec::with_capacity(n);
+    let mut sorted = true;
+    let mut last = (i64::MIN, i64::MIN, i64::MIN);
+    for t in tracks {
+        for r in &t.track.rows {
+            let key = (t.h29 as i64, r.object_id, r.time.0);
+            sorted &= last <= key;
+            last = key;
+            h29.push(t.h29 as i64);
+            oid.push(r.object_id);
+            sid.push(r.source_id.unwrap_or(0));
+            sid_ok.push(r.source_id.is_some());
+            sid_nulls += usize::from(r.source_id.is_none());
+            exp.push(r.exp_id);
+            det.push(r.det_id);
+            frame.push(r.frame);
+            time.push(r.time.0);
+            mjd.push(r.time.mjd());
+            x.push(r.x as f32);
+            y.push(r.y as f32);
+            ra.push(r.ra);
+            dec.push(r.dec);
+            for (c, v) in fl.iter_mut().zip([
+                r.flux,
+                r.flux_err,
+                r.mag_inst,
+                r.mag_inst_err,
+                r.mag,
+                r.mag_err,
+                r.g,
+                r.bp_rp,
+            ]) {
+                c.push(v);
+            }
+            flags.push(r.flags);
+        }
+    }
+    let [flux, flux_err, mag_inst, mag_inst_err, mag, mag_err, g, bp_rp] = fl;
+    let sid_nulls = (sid_nulls > 0).then(|| tomoe_store::arrow::buffer::NullBuffer::from(sid_ok));
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from(h29)),
+        Arc::new(Int64Array::from(oid)),
+        Arc::new(Int64Array::new(sid.into(), sid_nulls)),
+        Arc::new(Int64Array::from(exp)),
+        Arc::new(Int32Array::from(det)),
+        Arc::new(Int32Array::from(frame)),
+        Arc::new(TimestampMicrosecondArray::from(time).with_timezone("UTC")),
+        Arc::new(Float64Array::from(mjd)),
+        Arc::new(Float32Array::from(x)),
+        Arc::new(Float32Array::from(y)),
+        Arc::new(Float64Array::from(ra)),
+        Arc::new(Float64Array::from(dec)),
+        flux.finish(),
+        flux_err.finish(),
+        mag_inst.finish(),
+        mag_inst_err.finish(),
+        mag.finish(),
+        mag_err.finish(),
+        Arc::new(Int32Array::from(flags)),
+        g.finish(),
+        bp_rp.finish(),
+    ];
     let b = RecordBatch::try_new(schema.clone(), cols)?;
     if sorted {
         Ok(b)
@@ -1660,7 +1775,19 @@ pub(crate) fn object_stats(det: &[RecordBatch]) -> HashMap<i64, ObjectStats> {
             (0..c.oid.len()).map(|r| (c.oid[r], c.mjd[r].to_bits() as i64, bi as u32, r as u32)),
         );
     }
-    {
+    // A catalog partition is in catalog order already (each object's rows together, by time):
+    // then only the grouping is checked, and the sort skipped.
+    let grouped = {
+        let mut done: HashSet<i64> = HashSet::default();
+        keys.windows(2).all(|w| {
+            if w[0].0 == w[1].0 {
+                w[0].1 <= w[1].1
+            } else {
+                done.insert(w[0].0)
+            }
+        }) && keys.last().is_none_or(|k| !done.contains(&k.0))
+    };
+    if !grouped {
         use rayon::prelude::*;
         keys.par_sort_unstable();
     }
@@ -1770,6 +1897,98 @@ pub(crate) fn objects_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The catalog's one-pass column builder writes what [`detections_batch`] writes (nulls for
+    /// non-finite values and missing Gaia ids included), in catalog order.
+    #[test]
+    fn fresh_rows_build_the_same_columns_as_detection_rows() {
+        let row = |oid: i64, frame: i32, t: i64, v: f64| DetectionRow {
+            object_id: oid,
+            source_id: (oid > 0).then_some(oid),
+            exp_id: 7,
+            det_id: 3,
+            frame,
+            time: UtcMicros(t),
+            x: 1.25 + v,
+            y: 2.5,
+            ra: 10.0 + v * 1e-9,
+            dec: -5.0,
+            flux: if frame == 1 { f64::NAN } else { 100.0 * v },
+            flux_err: 3.0,
+            mag_inst: -5.0,
+            mag_inst_err: if frame == 2 { f64::INFINITY } else { 0.01 },
+            mag: 15.0 + v,
+            mag_err: 0.02,
+            flags: frame,
+            g: if oid > 0 { 15.5 } else { f64::NAN },
+            bp_rp: 0.8,
+        };
+        let track = |oid: i64, t0: i64| StaticTrack {
+            exp_id: 7,
+            det_id: 3,
+            x: 1.0,
+            y: 2.0,
+            n_detected: 3,
+            mag: 15.0,
+            ra: 10.0,
+            dec: -5.0,
+            gaia: None,
+            rows: (0..3)
+                .map(|k| row(oid, k, t0 + i64::from(k), f64::from(k)))
+                .collect(),
+            object_id: oid,
+        };
+        let (a, b) = (track(-4, 1000), track(99, 500));
+        let placed = [
+            PlacedTrack { h29: 5, track: &a },
+            PlacedTrack { h29: 9, track: &b },
+        ];
+        let mut fields: Vec<Arc<Field>> = vec![Arc::new(Field::new(
+            hats::HEALPIX_COLUMN,
+            DataType::Int64,
+            false,
+        ))];
+        fields.extend(detections_schema().fields().iter().cloned());
+        let got = fresh_batch(&Arc::new(Schema::new(fields)), &placed).unwrap();
+        let rows: Vec<DetectionRow> = a.rows.iter().chain(&b.rows).copied().collect();
+        let want = detections_batch(&rows);
+        assert_eq!(got.num_columns(), want.num_columns() + 1);
+        assert_eq!(
+            got.column(0).as_primitive::<Int64Type>().values().to_vec(),
+            vec![5, 5, 5, 9, 9, 9]
+        );
+        for (i, f) in want.schema().fields().iter().enumerate() {
+            assert_eq!(
+                got.column(i + 1).as_ref(),
+                want.column(i).as_ref(),
+                "{}",
+                f.name()
+            );
+        }
+        assert!(got.column_by_name("flux").unwrap().null_count() == 2);
+        // Out of order (the object's later track first): sorted by (_healpix_29, object, time).
+        let placed = [
+            PlacedTrack { h29: 5, track: &a },
+            PlacedTrack { h29: 5, track: &a },
+        ];
+        let mut late = a.clone();
+        for r in &mut late.rows {
+            r.time.0 -= 100;
+        }
+        let placed2 = [placed[0].track, &late];
+        let p2: Vec<PlacedTrack<'_>> = placed2
+            .iter()
+            .map(|t| PlacedTrack { h29: 5, track: t })
+            .collect();
+        let b2 = fresh_batch(&got.schema(), &p2).unwrap();
+        let t = b2
+            .column_by_name("time")
+            .unwrap()
+            .as_primitive::<tomoe_store::arrow::datatypes::TimestampMicrosecondType>()
+            .values()
+            .to_vec();
+        assert_eq!(t, vec![900, 901, 902, 1000, 1001, 1002]);
+    }
 
     #[test]
     fn stats_of_constant_and_known_values() {

@@ -506,7 +506,7 @@ pub struct StaticTrack {
     pub dec: f64,
     /// Matched Gaia source.
     pub gaia: Option<GaiaStar>,
-    /// Its measurements (their object id set by [`assign`]), in frame order.
+    /// Its measurements (their object id set by [`ChipAnalysis::label_rows`]), in frame order.
     pub rows: Vec<DetectionRow>,
     /// The object id (0 until [`assign`]).
     pub object_id: i64,
@@ -838,13 +838,22 @@ pub fn analyse(
     })
 }
 
-/// Hands out object ids (step 6) to the chip's static tracks and their measurements.
+/// Hands out object ids (step 6) to the chip's static tracks (in order: the registry decides);
+/// [`ChipAnalysis::label_rows`] then copies them to the measurements.
 pub fn assign(a: &mut ChipAnalysis, registry: &mut Registry) {
     for s in &mut a.statics {
-        let id = registry.assign(s.ra, s.dec, s.gaia.map(|g| g.source_id));
-        s.object_id = id;
-        for r in &mut s.rows {
-            r.object_id = id;
+        s.object_id = registry.assign(s.ra, s.dec, s.gaia.map(|g| g.source_id));
+    }
+}
+
+impl ChipAnalysis {
+    /// Gives every measurement its track's object id (after [`assign`]; chips can be labelled in
+    /// parallel).
+    pub fn label_rows(&mut self) {
+        for s in &mut self.statics {
+            for r in &mut s.rows {
+                r.object_id = s.object_id;
+            }
         }
     }
 }

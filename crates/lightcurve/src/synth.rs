@@ -275,11 +275,7 @@ pub fn write(
         Default::default(),
     ));
     let pixels: Vec<Pixel> = plan.iter().map(|p| p.0).collect();
-    let mut opt_h = HatsOptions::new("tomoe_detections", CatalogType::Source);
-    opt_h.max_rows = opt.partition_rows;
-    opt_h.max_order = 12;
-    opt_h.row_group_rows = crate::db::LOOKUP_ROW_GROUP_ROWS;
-    opt_h.compression = crate::db::LOOKUP_COMPRESSION;
+    let opt_h = crate::db::detections_options(opt.partition_rows);
     let produce = |pixel: Pixel| -> Result<hats::Partition, HatsError> {
         let &(_, first, n) = starts
             .iter()
