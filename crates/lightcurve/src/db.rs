@@ -1376,33 +1376,35 @@ fn fresh_batch(
     let mut sorted = true;
     let mut last = (i64::MIN, i64::MIN, i64::MIN);
     for t in tracks {
-        for r in &t.track.rows {
-            let key = (t.h29 as i64, r.object_id, r.time.0);
+        let s = t.track;
+        let (g, bp_rp) = s.gaia.map_or((f64::NAN, f64::NAN), |g| (g.g(), g.bp_rp()));
+        for r in &s.rows {
+            let key = (t.h29 as i64, s.object_id, r.time.0);
             sorted &= last <= key;
             last = key;
             h29.push(t.h29 as i64);
-            oid.push(r.object_id);
-            sid.push(r.source_id.unwrap_or(0));
-            sid_ok.push(r.source_id.is_some());
-            sid_nulls += usize::from(r.source_id.is_none());
-            exp.push(r.exp_id);
-            det.push(r.det_id);
+            oid.push(s.object_id);
+            sid.push(s.gaia.map_or(0, |g| g.source_id));
+            sid_ok.push(s.gaia.is_some());
+            sid_nulls += usize::from(s.gaia.is_none());
+            exp.push(s.exp_id);
+            det.push(s.det_id);
             frame.push(r.frame);
             time.push(r.time.0);
             mjd.push(r.time.mjd());
-            x.push(r.x as f32);
-            y.push(r.y as f32);
+            x.push(r.x);
+            y.push(r.y);
             ra.push(r.ra);
             dec.push(r.dec);
             for (c, v) in fl.iter_mut().zip([
-                r.flux,
-                r.flux_err,
+                f64::from(r.flux),
+                f64::from(r.flux_err),
                 r.mag_inst,
                 r.mag_inst_err,
-                r.mag,
-                r.mag_err,
-                r.g,
-                r.bp_rp,
+                f64::from(r.mag),
+                f64::from(r.mag_err),
+                g,
+                bp_rp,
             ]) {
                 c.push(v);
             }
@@ -1902,26 +1904,32 @@ mod tests {
     /// non-finite values and missing Gaia ids included), in catalog order.
     #[test]
     fn fresh_rows_build_the_same_columns_as_detection_rows() {
-        let row = |oid: i64, frame: i32, t: i64, v: f64| DetectionRow {
-            object_id: oid,
-            source_id: (oid > 0).then_some(oid),
-            exp_id: 7,
-            det_id: 3,
-            frame,
+        use crate::pipeline::Measurement;
+        let row = |frame: i32, t: i64, v: f32| Measurement {
             time: UtcMicros(t),
-            x: 1.25 + v,
-            y: 2.5,
-            ra: 10.0 + v * 1e-9,
+            ra: 10.0 + f64::from(v) * 1e-9,
             dec: -5.0,
-            flux: if frame == 1 { f64::NAN } else { 100.0 * v },
-            flux_err: 3.0,
             mag_inst: -5.0,
             mag_inst_err: if frame == 2 { f64::INFINITY } else { 0.01 },
+            x: 1.25 + v,
+            y: 2.5,
+            flux: if frame == 1 { f32::NAN } else { 100.0 * v },
+            flux_err: 3.0,
             mag: 15.0 + v,
             mag_err: 0.02,
+            frame,
             flags: frame,
-            g: if oid > 0 { 15.5 } else { f64::NAN },
-            bp_rp: 0.8,
+        };
+        let gaia = |id: i64| {
+            (id > 0).then(|| {
+                let mut v = [f64::NAN; 20];
+                (v[crate::gaia::G], v[crate::gaia::BP], v[crate::gaia::RP]) = (15.5, 16.0, 15.2);
+                crate::gaia::GaiaStar {
+                    source_id: id,
+                    v,
+                    duplicated_source: false,
+                }
+            })
         };
         let track = |oid: i64, t0: i64| StaticTrack {
             exp_id: 7,
@@ -1932,10 +1940,8 @@ mod tests {
             mag: 15.0,
             ra: 10.0,
             dec: -5.0,
-            gaia: None,
-            rows: (0..3)
-                .map(|k| row(oid, k, t0 + i64::from(k), f64::from(k)))
-                .collect(),
+            gaia: gaia(oid),
+            rows: (0..3).map(|k| row(k, t0 + i64::from(k), k as f32)).collect(),
             object_id: oid,
         };
         let (a, b) = (track(-4, 1000), track(99, 500));
@@ -1950,7 +1956,7 @@ mod tests {
         ))];
         fields.extend(detections_schema().fields().iter().cloned());
         let got = fresh_batch(&Arc::new(Schema::new(fields)), &placed).unwrap();
-        let rows: Vec<DetectionRow> = a.rows.iter().chain(&b.rows).copied().collect();
+        let rows: Vec<DetectionRow> = a.detection_rows().chain(b.detection_rows()).collect();
         let want = detections_batch(&rows);
         assert_eq!(got.num_columns(), want.num_columns() + 1);
         assert_eq!(

@@ -179,7 +179,6 @@ pub fn ingest_night(
         tables.calibration.push(a.calibration.clone());
         tables.inputs.push(chip.source.clone());
     }
-    ok.par_iter_mut().for_each(|(_, a)| a.label_rows());
     let refs: Vec<(i64, &crate::pipeline::StaticTrack)> = ok
         .iter()
         .flat_map(|(_, a)| a.statics.iter())

@@ -337,7 +337,40 @@ impl ChipInput {
     }
 }
 
-/// One measurement of a static source.
+/// One measurement of a static track, compact: 72 bytes instead of a [`DetectionRow`]'s 152, as
+/// a night holds ~10⁷ of them until they are published (values are kept at the precision the
+/// detections catalog stores, except the instrumental magnitudes the calibration applies to).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measurement {
+    /// Rolling-shutter mid-exposure time of the source's row.
+    pub time: UtcMicros,
+    /// Sky position of this measurement [deg].
+    pub ra: f64,
+    /// Sky position [deg].
+    pub dec: f64,
+    /// Instrumental magnitude (NaN if flux ≤ 0).
+    pub mag_inst: f64,
+    /// Its error.
+    pub mag_inst_err: f64,
+    /// 0-based pixel position.
+    pub x: f32,
+    /// 0-based pixel position.
+    pub y: f32,
+    /// Flux [ADU].
+    pub flux: f32,
+    /// Flux error [ADU].
+    pub flux_err: f32,
+    /// Calibrated magnitude (NaN without calibration).
+    pub mag: f32,
+    /// Its error.
+    pub mag_err: f32,
+    /// Frame within the exposure.
+    pub frame: i32,
+    /// Photometry flags | `FLAG_*` of this module.
+    pub flags: i32,
+}
+
+/// One measurement of a static source, with its object's data (a detections-table row).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DetectionRow {
     /// Object id (Gaia source_id, or negative for non-Gaia objects).
@@ -506,8 +539,9 @@ pub struct StaticTrack {
     pub dec: f64,
     /// Matched Gaia source.
     pub gaia: Option<GaiaStar>,
-    /// Its measurements (their object id set by [`ChipAnalysis::label_rows`]), in frame order.
-    pub rows: Vec<DetectionRow>,
+    /// Its measurements, in frame order (what they share is in the track:
+    /// [`StaticTrack::detection_rows`] gives them whole).
+    pub rows: Vec<Measurement>,
     /// The object id (0 until [`assign`]).
     pub object_id: i64,
 }
@@ -711,26 +745,20 @@ pub fn analyse(
                     fsum += d.flux;
                     vsum += d.flux_err * d.flux_err;
                     any_flag |= d.flags & !i64::from(FLAG_NOT_DETECTED);
-                    rows.push(DetectionRow {
-                        object_id: 0,
-                        source_id: g.map(|s| s.source_id),
-                        exp_id: input.exp_id,
-                        det_id: input.det_id,
-                        frame: k as i32,
+                    rows.push(Measurement {
                         time: time_of(k, d.y),
-                        x: d.x,
-                        y: d.y,
                         ra: dra,
                         dec: ddec,
-                        flux: d.flux,
-                        flux_err: d.flux_err,
                         mag_inst: mi,
                         mag_inst_err: mie,
-                        mag: f64::NAN,
-                        mag_err: f64::NAN,
+                        x: d.x as f32,
+                        y: d.y as f32,
+                        flux: d.flux as f32,
+                        flux_err: d.flux_err as f32,
+                        mag: f32::NAN,
+                        mag_err: f32::NAN,
+                        frame: k as i32,
                         flags: d.flags as i32 | if mi.is_nan() { FLAG_NO_MAGNITUDE } else { 0 },
-                        g: g.map_or(f64::NAN, |s| s.g()),
-                        bp_rp: g.map_or(f64::NAN, |s| s.bp_rp()),
                     });
                 }
                 if let Some(s) = g {
@@ -773,29 +801,30 @@ pub fn analyse(
     };
     let mut n_det = 0i64;
     let n_gaia = statics.iter().filter(|s| s.gaia.is_some()).count() as i32;
+    let mut mags: Vec<f64> = Vec::new();
     for s in &mut statics {
+        mags.clear();
+        let bp_rp = s.gaia.map_or(f64::NAN, |g| g.bp_rp());
         for r in &mut s.rows {
             n_det += 1;
             match fit {
                 Some(c) if r.mag_inst.is_finite() => {
-                    let colour = if r.bp_rp.is_finite() {
-                        r.bp_rp
+                    let colour = if bp_rp.is_finite() {
+                        bp_rp
                     } else {
                         r.flags |= FLAG_COLOUR_ASSUMED;
                         assumed
                     };
-                    (r.mag, r.mag_err) = c.apply(r.mag_inst, r.mag_inst_err, colour);
+                    let (m, e) = c.apply(r.mag_inst, r.mag_inst_err, colour);
+                    (r.mag, r.mag_err) = (m as f32, e as f32);
+                    if m.is_finite() {
+                        mags.push(m);
+                    }
                 }
                 Some(_) => {}
                 None => r.flags |= FLAG_NO_CALIBRATION,
             }
         }
-        let mut mags: Vec<f64> = s
-            .rows
-            .iter()
-            .map(|r| r.mag)
-            .filter(|m| m.is_finite())
-            .collect();
         s.mag = tomoe_core::stats::median(&mut mags).unwrap_or(f64::NAN);
     }
     if let Some(c) = fit {
@@ -838,22 +867,37 @@ pub fn analyse(
     })
 }
 
-/// Hands out object ids (step 6) to the chip's static tracks (in order: the registry decides);
-/// [`ChipAnalysis::label_rows`] then copies them to the measurements.
+/// Hands out object ids (step 6) to the chip's static tracks.
 pub fn assign(a: &mut ChipAnalysis, registry: &mut Registry) {
     for s in &mut a.statics {
         s.object_id = registry.assign(s.ra, s.dec, s.gaia.map(|g| g.source_id));
     }
 }
 
-impl ChipAnalysis {
-    /// Gives every measurement its track's object id (after [`assign`]; chips can be labelled in
-    /// parallel).
-    pub fn label_rows(&mut self) {
-        for s in &mut self.statics {
-            for r in &mut s.rows {
-                r.object_id = s.object_id;
-            }
-        }
+impl StaticTrack {
+    /// Its measurements as detection rows (with the track's object, chip and Gaia data).
+    pub fn detection_rows(&self) -> impl Iterator<Item = DetectionRow> + '_ {
+        let g = self.gaia;
+        self.rows.iter().map(move |r| DetectionRow {
+            object_id: self.object_id,
+            source_id: g.map(|s| s.source_id),
+            exp_id: self.exp_id,
+            det_id: self.det_id,
+            frame: r.frame,
+            time: r.time,
+            x: f64::from(r.x),
+            y: f64::from(r.y),
+            ra: r.ra,
+            dec: r.dec,
+            flux: f64::from(r.flux),
+            flux_err: f64::from(r.flux_err),
+            mag_inst: r.mag_inst,
+            mag_inst_err: r.mag_inst_err,
+            mag: f64::from(r.mag),
+            mag_err: f64::from(r.mag_err),
+            flags: r.flags,
+            g: g.map_or(f64::NAN, |s| s.g()),
+            bp_rp: g.map_or(f64::NAN, |s| s.bp_rp()),
+        })
     }
 }
