@@ -133,8 +133,11 @@ pub fn link(frames: &[Vec<Detection>], p: &TrackParams) -> Vec<Track> {
     let mut open: Vec<Open> = Vec::new();
     // Grid of track ids by their most recent position.
     let mut grid: crate::FastMap<(i64, i64), Vec<usize>> = crate::FastMap::default();
+    // Buffers reused from frame to frame.
+    let mut cands: Vec<(f64, usize, usize)> = Vec::new();
+    let (mut track_used, mut det_used, mut moves) = (Vec::new(), Vec::new(), Vec::new());
     for (k, dets) in frames.iter().enumerate() {
-        let mut cands: Vec<(f64, usize, usize)> = Vec::new();
+        cands.clear();
         for (di, d) in dets.iter().enumerate() {
             let (cx, cy) = key(d.x, d.y);
             for gx in cx - 1..=cx + 1 {
@@ -151,11 +154,14 @@ pub fn link(frames: &[Vec<Detection>], p: &TrackParams) -> Vec<Track> {
                 }
             }
         }
-        cands.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-        let mut track_used = vec![false; open.len()];
-        let mut det_used = vec![false; dets.len()];
-        let mut moves = Vec::new();
-        for (_, t, di) in cands {
+        // (track, detection) pairs are unique, so the order is total and an unstable sort exact.
+        cands.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        track_used.clear();
+        track_used.resize(open.len(), false);
+        det_used.clear();
+        det_used.resize(dets.len(), false);
+        moves.clear();
+        for &(_, t, di) in &cands {
             if track_used[t] || det_used[di] {
                 continue;
             }
@@ -163,7 +169,7 @@ pub fn link(frames: &[Vec<Detection>], p: &TrackParams) -> Vec<Track> {
             det_used[di] = true;
             moves.push((t, di));
         }
-        for (t, di) in moves {
+        for &(t, di) in &moves {
             let old = key(open[t].x, open[t].y);
             if let Some(v) = grid.get_mut(&old) {
                 v.retain(|&x| x != t);

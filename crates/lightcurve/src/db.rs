@@ -901,15 +901,46 @@ impl LcDb {
                 link_dir(&d, &ndir.join(n.to_string()))?;
             }
         }
-        if let Some(f) = &fresh {
-            Self::write_night_tables(&ndir.join(f.night.to_string()), f.night, f.tables)?;
-        }
-        sync_dir(&ndir).map_err(io(&ndir))?;
-        // Objects: positions and Gaia data from the nights' source rows (Gaia position for Gaia
-        // objects; the registry's mean position for the others).
-        let src_batches = Self::read_nights(vdir, "sources.parquet")?;
-        let src = concat_batches(&sources_batch(&[]).schema(), &src_batches).map_err(arrow_err)?;
-        let objects = object_infos(&src, registry);
+        // The fresh night's tables are written while its objects are placed (both take a while
+        // and neither needs the other: the fresh rows are in memory).
+        let (written, placed) = rayon::join(
+            || -> Result<(), DbError> {
+                if let Some(f) = &fresh {
+                    Self::write_night_tables(&ndir.join(f.night.to_string()), f.night, f.tables)?;
+                }
+                sync_dir(&ndir).map_err(io(&ndir))
+            },
+            || -> Result<_, DbError> {
+                // Objects: positions and Gaia data from the nights' source rows (Gaia position
+                // for Gaia objects; the registry's mean position for the others).
+                let mut src_batches = Vec::new();
+                if let Some(p) = prev {
+                    for (n, d) in night_dirs(&p.join("nights"))? {
+                        if Some(n) != replaced {
+                            src_batches.extend(read_parquet_file(&d.join("sources.parquet"))?);
+                        }
+                    }
+                }
+                if let Some(f) = &fresh {
+                    src_batches.push(
+                        f.tables
+                            .sources
+                            .clone()
+                            .unwrap_or_else(|| sources_batch(&[])),
+                    );
+                }
+                let src = concat_batches(&sources_batch(&[]).schema(), &src_batches)
+                    .map_err(arrow_err)?;
+                let objects = object_infos(&src, registry);
+                let fresh_tracks = match &fresh {
+                    Some(f) => sorted_tracks(&f.tracks, &objects)?,
+                    None => Vec::new(),
+                };
+                Ok((src, objects, fresh_tracks))
+            },
+        );
+        written?;
+        let (src, objects, fresh_tracks) = placed?;
         // Exposure → night, for the record of which nights each partition holds.
         let cal = Self::read_nights(vdir, "calibration.parquet")?;
         let cal = concat_batches(&calibration_batch(&[]).schema(), &cal).map_err(arrow_err)?;
@@ -941,14 +972,11 @@ impl LcDb {
             Some(p) if p.join("detections").exists() => Some(OldDetections::open(p)?),
             _ => None,
         };
-        let fresh_tracks = match &fresh {
-            Some(f) => sorted_tracks(&f.tracks, &objects)?,
-            None => Vec::new(),
-        };
-        let fresh_h29: Vec<u64> = fresh_tracks
-            .iter()
-            .flat_map(|t| std::iter::repeat_n(t.h29, t.track.rows.len()))
-            .collect();
+        let mut fresh_h29: Vec<u64> =
+            Vec::with_capacity(fresh_tracks.iter().map(|t| t.track.rows.len()).sum());
+        for t in &fresh_tracks {
+            fresh_h29.extend(std::iter::repeat_n(t.h29, t.track.rows.len()));
+        }
         let mut old_parts: Vec<(Pixel, usize)> = old.as_ref().map_or_else(Vec::new, |o| {
             o.parts
                 .iter()
@@ -1941,7 +1969,9 @@ mod tests {
             ra: 10.0,
             dec: -5.0,
             gaia: gaia(oid),
-            rows: (0..3).map(|k| row(k, t0 + i64::from(k), k as f32)).collect(),
+            rows: (0..3)
+                .map(|k| row(k, t0 + i64::from(k), k as f32))
+                .collect(),
             object_id: oid,
         };
         let (a, b) = (track(-4, 1000), track(99, 500));

@@ -110,12 +110,22 @@ fn arrow_into(out: &mut Columns, batches: &[tomoe_store::arrow::record_batch::Re
             };
         }
     }
+    // Room for every batch at once (reserving batch by batch grows each column exactly, that is
+    // with a copy per batch).
+    let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+    for (i, vals) in out.values.iter_mut().enumerate() {
+        vals.reserve(total);
+        match &mut out.texts[i] {
+            Text::Ints(v) => v.reserve(total),
+            Text::Owned(v) => v.reserve(total),
+            Text::FromValue => {}
+        }
+    }
     for b in batches {
         for (i, col) in b.columns().iter().enumerate() {
             let num = cast(col, &DataType::Float64).ok();
             let num = num.as_ref().map(|n| n.as_primitive::<Float64Type>());
             let vals = &mut out.values[i];
-            vals.reserve(b.num_rows());
             match num {
                 Some(n) if n.null_count() == 0 => {
                     vals.extend(n.values().iter().map(|v| v.is_finite().then_some(*v)))
