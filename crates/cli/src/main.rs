@@ -2,12 +2,6 @@
 
 use clap::Parser;
 
-/// mimalloc keeps freed pages for reuse. With glibc's allocator the ingest spent a fifth of its
-/// time in the kernel zeroing fresh pages for large Arrow buffers that had just been returned
-/// to the system (docs/benchmarks.md, light-curve ingest).
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() {
     let cli = tomoe_cli::Cli::parse();
     // The demo draws progress bars: per-file logs only with -v.

@@ -1,28 +1,33 @@
-//! The light-curve database on disk: nights, the object registry, published HATS tables.
+//! The light-curve database on disk: published versions (nights and HATS tables), the registry.
 //!
 //! ```text
-//! <root>/nights/<YYYY-MM-DD>/detections-NNN.parquet one row per static source per frame
-//!                           /sources.parquet     one row per static track (object, chip position, Gaia data)
-//!                           /movers.parquet      points of moving tracks
-//!                           /singles.parquet     single-frame events
-//!                           /calibration.parquet one row per (exposure, chip)
-//!                           /manifest.json       inputs, counts, time of ingest
 //! <root>/registry.parquet                        non-Gaia objects (id, mean position, count)
 //! <root>/catalogs/vNNNNNN/{detections,objects,movers,singles}/   HATS catalogs
 //!                        /calibration.parquet one row per (exposure, chip)
 //!                        /fields.parquet      the static sources of each (exposure, chip), sorted
 //!                        /object_index.parquet `_healpix_29` of each non-Gaia object, by id
 //!                        /hidden.json         (exp_id, det_id) the objects' statistics leave out
+//!                        /partition_nights.parquet rows of each night in each detections partition
+//!                        /nights/<YYYY-MM-DD>/sources.parquet     one row per static track
+//!                                            /movers.parquet      points of moving tracks
+//!                                            /singles.parquet     single-frame events
+//!                                            /calibration.parquet one row per (exposure, chip)
+//!                                            /manifest.json       inputs, counts, time of ingest
 //! <root>/current -> catalogs/vNNNNNN             what readers (LSDB, the web service) open
 //! ```
 //!
-//! **Atomic and idempotent nights.** A night is written into a temporary directory and swapped
-//! in whole ([`tomoe_store::atomic::exchange_dirs`]); re-ingesting a night replaces it. The
-//! registry is saved *before* the night (an interrupted ingest leaves at most unused ids, which
-//! are never handed out again). Publishing builds a new version of every catalog from all
-//! nights and then replaces the `current` link in one rename, so a reader sees the previous
-//! version or the new one, never a mix; the version before is kept for readers still using it.
-//! Writers take an exclusive lock on `<root>/.lock`.
+//! **Each detection is written once**, into the detections catalog of the version that publishes
+//! its night. A new version hard-links the previous version's unchanged files (other nights'
+//! tables, detections partitions the night does not touch) and rewrites only the partitions that
+//! gain or lose rows ([`hats::plan_incremental`] keeps the previous partitions and splits the ones
+//! that grow too large); re-ingesting a night drops the rows of its exposures first.
+//!
+//! **Atomic and idempotent.** The registry is saved *before* the version (an interrupted ingest
+//! leaves at most unused ids, which are never handed out again). A version is built beside the
+//! current one and made current by replacing the `current` link in one rename, so a reader sees
+//! the previous version or the new one, never a mix, and a crash leaves the previous one; the
+//! version before is kept for readers still using it. Writers take an exclusive lock on
+//! `<root>/.lock`.
 //!
 //! **Partitioning.** Objects are placed by their position (Gaia's for Gaia objects, the mean of
 //! the tracks otherwise); every detection carries its *object's* `_healpix_29`, so all detections
@@ -467,7 +472,6 @@ pub(crate) fn detections_options(partition_rows: usize) -> HatsOptions {
     opt.row_group_rows = LOOKUP_ROW_GROUP_ROWS;
     opt.compression = LOOKUP_COMPRESSION;
     opt.sort_by = vec!["object_id".into(), "time".into()];
-    opt.no_dictionary = vec!["object_id".into(), "source_id".into()];
     opt
 }
 

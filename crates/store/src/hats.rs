@@ -165,9 +165,6 @@ pub struct HatsOptions {
     /// Page compression (zstd level 1 by default; Snappy decodes with no per-page set-up cost,
     /// which matters to the millisecond queries of small row groups).
     pub compression: Compression,
-    /// Integer columns written without a dictionary: ids with as many values as rows (a
-    /// dictionary would only cost the writer a hash per value before it gives up).
-    pub no_dictionary: Vec<String>,
 }
 
 impl HatsOptions {
@@ -184,7 +181,6 @@ impl HatsOptions {
             row_group_rows: 32 * 1024,
             extra_properties: Vec::new(),
             compression: Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()),
-            no_dictionary: Vec::new(),
         }
     }
 }
@@ -651,9 +647,7 @@ fn writer_props(opt: &HatsOptions, schema: &Schema) -> WriterProperties {
         .set_dictionary_enabled(false);
     for f in schema.fields() {
         let dt = f.data_type();
-        if (dt.is_integer()
-            && f.name() != HEALPIX_COLUMN
-            && !opt.no_dictionary.iter().any(|c| c == f.name()))
+        if (dt.is_integer() && f.name() != HEALPIX_COLUMN)
             || matches!(dt, DataType::Utf8 | DataType::LargeUtf8)
         {
             b = b.set_column_dictionary_enabled(
