@@ -2006,20 +2006,18 @@ mod tests {
             );
         }
         assert!(got.column_by_name("flux").unwrap().null_count() == 2);
-        // Out of order (the object's later track first): sorted by (_healpix_29, object, time).
-        let placed = [
-            PlacedTrack { h29: 5, track: &a },
-            PlacedTrack { h29: 5, track: &a },
-        ];
-        let mut late = a.clone();
-        for r in &mut late.rows {
+        // Out of order (the object's earlier track second): sorted by (_healpix_29, object, time).
+        let mut early = a.clone();
+        for r in &mut early.rows {
             r.time.0 -= 100;
         }
-        let placed2 = [placed[0].track, &late];
-        let p2: Vec<PlacedTrack<'_>> = placed2
-            .iter()
-            .map(|t| PlacedTrack { h29: 5, track: t })
-            .collect();
+        let p2 = [
+            PlacedTrack { h29: 5, track: &a },
+            PlacedTrack {
+                h29: 5,
+                track: &early,
+            },
+        ];
         let b2 = fresh_batch(&got.schema(), &p2).unwrap();
         let t = b2
             .column_by_name("time")
