@@ -131,12 +131,11 @@ fn batch(fields: Vec<Field>, cols: Vec<ArrayRef>) -> RecordBatch {
 
 /// Schema of the detections table (without `_healpix_29`).
 pub fn detections_schema() -> SchemaRef {
-    detections_batch::<DetectionRow>(&[]).schema()
+    detections_batch(&[]).schema()
 }
 
 /// Detections as Arrow.
-pub fn detections_batch<R: std::borrow::Borrow<DetectionRow>>(rows: &[R]) -> RecordBatch {
-    let rows: Vec<&DetectionRow> = rows.iter().map(|r| r.borrow()).collect();
+pub fn detections_batch(rows: &[DetectionRow]) -> RecordBatch {
     let mut fields = vec![
         Field::new("object_id", DataType::Int64, false),
         Field::new("source_id", DataType::Int64, true),
@@ -890,19 +889,21 @@ impl LcDb {
         let replaced = fresh.as_ref().map(|f| f.night);
         let ndir = vdir.join("nights");
         fs::create_dir_all(&ndir).map_err(io(&ndir))?;
+        let prev_nights = match prev {
+            Some(p) => night_dirs(&p.join("nights"))?,
+            None => Vec::new(),
+        };
         let mut removed_exps: HashSet<i64> = HashSet::default();
-        if let Some(p) = prev {
-            for (n, d) in night_dirs(&p.join("nights"))? {
-                if Some(n) == replaced {
-                    for b in read_parquet_file(&d.join("calibration.parquet"))? {
-                        let e = b
-                            .column_by_name("exp_id")
-                            .ok_or_else(|| table(&d)("calibration without exp_id".into()))?;
-                        removed_exps.extend(e.as_primitive::<Int64Type>().values().iter());
-                    }
-                    continue;
-                }
-                link_dir(&d, &ndir.join(n.to_string()))?;
+        for (n, d) in &prev_nights {
+            if Some(*n) != replaced {
+                link_dir(d, &ndir.join(n.to_string()))?;
+                continue;
+            }
+            for b in read_parquet_file(&d.join("calibration.parquet"))? {
+                let e = b
+                    .column_by_name("exp_id")
+                    .ok_or_else(|| table(d)("calibration without exp_id".into()))?;
+                removed_exps.extend(e.as_primitive::<Int64Type>().values().iter());
             }
         }
         // The fresh night's tables are written while its objects are placed (both take a while
@@ -918,11 +919,9 @@ impl LcDb {
                 // Objects: positions and Gaia data from the nights' source rows (Gaia position
                 // for Gaia objects; the registry's mean position for the others).
                 let mut src_batches = Vec::new();
-                if let Some(p) = prev {
-                    for (n, d) in night_dirs(&p.join("nights"))? {
-                        if Some(n) != replaced {
-                            src_batches.extend(read_parquet_file(&d.join("sources.parquet"))?);
-                        }
+                for (n, d) in &prev_nights {
+                    if Some(*n) != replaced {
+                        src_batches.extend(read_parquet_file(&d.join("sources.parquet"))?);
                     }
                 }
                 if let Some(f) = &fresh {
@@ -981,13 +980,7 @@ impl LcDb {
         for t in &fresh_tracks {
             fresh_h29.extend(std::iter::repeat_n(t.h29, t.track.rows.len()));
         }
-        let mut old_parts: Vec<(Pixel, usize)> = old.as_ref().map_or_else(Vec::new, |o| {
-            o.parts
-                .iter()
-                .map(|(p, nights)| (*p, o.kept_rows(nights, replaced)))
-                .collect()
-        });
-        old_parts.sort_by_key(|(p, _)| p.range29());
+        let old_parts = old.as_ref().map_or_else(Vec::new, |o| o.kept(replaced));
         let det_path = vdir.join("detections");
         let plan =
             hats::plan_incremental(
@@ -1029,7 +1022,7 @@ impl LcDb {
                     let cols = ["object_id", "mjd", "mag", "mag_err", "exp_id", "det_id"];
                     let b = o.cat.read_partition(pixel, Some(&cols))?;
                     self.add_stats(&stats, &b).map_err(|e| inv(e.to_string()))?;
-                    let nights = o.parts[&pixel].clone();
+                    let nights = o.nights_of(pixel).cloned().unwrap_or_default();
                     (hats::Partition::Link(path), nights)
                 }
                 _ => {
@@ -1477,10 +1470,11 @@ fn fresh_batch(
     }
 }
 
-/// The previous version's detections: its catalog and which nights each partition holds.
+/// The previous version's detections: its catalog and which nights each partition holds (the
+/// partitions sorted by [`Pixel::range29`], for [`hats::partitions_in`]).
 struct OldDetections {
     cat: hats::HatsCatalog,
-    parts: BTreeMap<Pixel, BTreeMap<CivilDate, usize>>,
+    parts: Vec<(Pixel, BTreeMap<CivilDate, usize>)>,
 }
 
 /// Which nights' detections each partition holds, and how many
@@ -1532,36 +1526,40 @@ impl OldDetections {
                     .insert(night, r.value(i) as usize);
             }
         }
+        let mut parts: Vec<_> = parts.into_iter().collect();
+        parts.sort_by_key(|(p, _)| p.range29());
         Ok(Self { cat, parts })
     }
 
-    /// Rows a partition keeps when `replaced` is re-ingested.
-    fn kept_rows(&self, nights: &BTreeMap<CivilDate, usize>, replaced: Option<CivilDate>) -> usize {
-        nights
+    /// Every partition with the rows it keeps when `replaced` is re-ingested (sorted by range).
+    fn kept(&self, replaced: Option<CivilDate>) -> Vec<(Pixel, usize)> {
+        self.parts
             .iter()
-            .filter(|(n, _)| Some(**n) != replaced)
-            .map(|(_, c)| c)
-            .sum()
+            .map(|(p, nights)| {
+                let n = nights.iter().filter(|(n, _)| Some(**n) != replaced);
+                (*p, n.map(|(_, c)| c).sum())
+            })
+            .collect()
+    }
+
+    /// The existing partitions overlapping `pixel`.
+    fn overlapping(&self, pixel: Pixel) -> &[(Pixel, BTreeMap<CivilDate, usize>)] {
+        let (lo, hi) = pixel.range29();
+        hats::partitions_in(&self.parts, lo, hi)
+    }
+
+    /// The nights of the existing partition `pixel`, if it is one.
+    fn nights_of(&self, pixel: Pixel) -> Option<&BTreeMap<CivilDate, usize>> {
+        self.overlapping(pixel)
+            .iter()
+            .find(|(p, _)| *p == pixel)
+            .map(|(_, n)| n)
     }
 
     /// An existing partition that loses no rows.
     fn unchanged(&self, pixel: Pixel, replaced: Option<CivilDate>) -> bool {
-        self.parts
-            .get(&pixel)
+        self.nights_of(pixel)
             .is_some_and(|n| replaced.is_none_or(|r| !n.contains_key(&r)))
-    }
-
-    /// The existing partitions overlapping `pixel`.
-    fn overlapping(&self, pixel: Pixel) -> Vec<Pixel> {
-        let (lo, hi) = pixel.range29();
-        self.parts
-            .keys()
-            .filter(|p| {
-                let (a, b) = p.range29();
-                a < hi && lo < b
-            })
-            .copied()
-            .collect()
     }
 
     /// The rows of the existing partitions inside `pixel`, without the exposures `removed`.
@@ -1572,7 +1570,7 @@ impl OldDetections {
     ) -> Result<Vec<RecordBatch>, tomoe_store::hats::HatsError> {
         let (lo, hi) = pixel.range29();
         let mut out = Vec::new();
-        for q in self.overlapping(pixel) {
+        for &(q, _) in self.overlapping(pixel) {
             for b in self.cat.read_partition_range(q, None, (lo, hi))? {
                 let h = b.column(0).as_primitive::<Int64Type>().values();
                 let e = b

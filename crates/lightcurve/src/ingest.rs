@@ -1,5 +1,5 @@
 //! A night's ingest: inputs → per-chip analysis (in parallel) → object ids (in a fixed order)
-//! → the night's tables (atomic) → a new published version of the catalogs.
+//! → a new published version (the night's tables and detections added, atomically).
 //!
 //! A bad input (unreadable cube, catalogue without a mapped column, no WCS, another night) is
 //! refused with its reason in the report and the rest of the night goes on; what was stored

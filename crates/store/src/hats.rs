@@ -248,9 +248,18 @@ fn split_cell(
     }
 }
 
+/// The entries of `sorted` (disjoint partitions sorted by [`Pixel::range29`]) whose cells overlap
+/// the `_healpix_29` range `[lo, hi)`: those inside it and the one holding it (disjoint cells
+/// either nest or miss). Two binary searches.
+pub fn partitions_in<T>(sorted: &[(Pixel, T)], lo: u64, hi: u64) -> &[(Pixel, T)] {
+    let a = sorted.partition_point(|(p, _)| p.range29().1 <= lo);
+    let b = sorted.partition_point(|(p, _)| p.range29().0 < hi);
+    &sorted[a..b.max(a)]
+}
+
 /// The partitions of a catalog that gains rows: the existing partitions `old` (disjoint, sorted by
-/// [`Pixel::range29`], which is not [`Pixel`]'s own order,
-/// with the rows each keeps) stay as they are unless their rows and the new ones in them exceed
+/// [`Pixel::range29`], which is not [`Pixel`]'s own order, with the rows each keeps) stay as they
+/// are unless their rows and the new ones in them exceed
 /// `max_rows` (below `max_order`); such a partition is split like [`plan_partitions`] over its
 /// kept rows, which `old_rows(pixel)` returns (sorted `_healpix_29`), and the new ones. New rows
 /// (`fresh`, sorted) outside every existing partition are partitioned as [`plan_partitions`]
@@ -304,7 +313,7 @@ pub fn plan_incremental(
                         npix,
                     };
                     let (lo, hi) = child.range29();
-                    let o = in_range(old, lo, hi);
+                    let o = partitions_in(old, lo, hi);
                     let f = &fresh
                         [fresh.partition_point(|&h| h < lo)..fresh.partition_point(|&h| h < hi)];
                     visit(child, o, f, max_rows, max_order, old_rows, out)?;
@@ -312,13 +321,6 @@ pub fn plan_incremental(
             }
         }
         Ok(())
-    }
-    /// The partitions of `old` inside `[lo, hi)` (partitions are disjoint cells, so one either
-    /// lies inside a cell, holds it, or misses it).
-    fn in_range(old: &[(Pixel, usize)], lo: u64, hi: u64) -> &[(Pixel, usize)] {
-        let a = old.partition_point(|(p, _)| p.range29().1 <= lo);
-        let b = old.partition_point(|(p, _)| p.range29().0 < hi);
-        &old[a..b.max(a)]
     }
     let mut out = Vec::new();
     for base in 0..12u64 {
@@ -330,7 +332,7 @@ pub fn plan_incremental(
         let f = &fresh[fresh.partition_point(|&h| h < lo)..fresh.partition_point(|&h| h < hi)];
         visit(
             cell,
-            in_range(old, lo, hi),
+            partitions_in(old, lo, hi),
             f,
             max_rows.max(1),
             max_order.min(29),
